@@ -1,0 +1,205 @@
+"""The project's configuration: one typed object, built from the params dict and validated.
+
+`Config.from_dict(yaml.safe_load(open("params.yaml")))` is the only way in. Unknown keys,
+wrong types and out-of-range values raise `ConfigError` with the dotted key and the fix, so
+a typo in `params.yaml` or in `dvc exp run -S` fails loudly instead of being ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from diffurec.errors import ConfigError
+
+DATASETS = ("ml-100k", "amazon-beauty", "amazon-toys-games", "ml-1m")
+VARIANTS = ("baseline", "v1", "v2")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    # A local directory or URL laid out like RecBole's dataset bucket; null = RecBole's URLs.
+    mirror: str | None = None
+    # dataset key -> expected sha256 of its downloaded archive; unpinned datasets are recorded only.
+    sha256: dict[str, str] = field(default_factory=dict)
+    min_user_inter: int = 5
+    min_item_inter: int = 5
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    hidden: int = 128
+    blocks: int = 4
+    heads: int = 4
+    dropout: float = 0.1
+    emb_dropout: float = 0.3
+    max_len: int = 100
+    steps: int = 32
+    schedule: Literal["trunc_lin", "linear", "cosine", "sqrt"] = "trunc_lin"
+    # lambda ~ N(delta, delta): mean and standard deviation of the conditioning weight.
+    lambda_delta: float = 0.001
+    # Offset noise (V2 only): forward noise eps ~ N(offset * delta_c, I) during training.
+    offset: float = 0.1
+    delta_c: float = 1.0
+    # "constant": the paper's eq. 17 (same shift on every sample and dimension);
+    # "per_sample": the image-diffusion variant, offset * N(0, 1) drawn once per sample.
+    offset_mode: Literal["constant", "per_sample"] = "constant"
+    # Paper: ReLU FFN, positional embedding (standard Transformer), keys masked.
+    # Official DiffuRec code: GELU, no positional embedding, padding masked on query rows.
+    activation: Literal["relu", "gelu"] = "relu"
+    positional: bool = True
+    # Paper eq. 19: x0 is a one-step diffusion of the target embedding; official code uses e directly.
+    x0: Literal["one_step", "embedding"] = "one_step"
+    # Reverse-step noise scale: eq. 22 as printed (beta_tilde * eps), the DDPM posterior
+    # (sqrt(beta_tilde) * eps), or the official code's "fixed large" sqrt(beta_t).
+    reverse_noise: Literal["paper", "posterior", "official"] = "paper"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 41
+    batch_size: int = 1024
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    # StepLR: lr *= lr_decay_gamma at epoch lr_decay_epoch (paper: decay starting at epoch 30).
+    lr_decay_epoch: int = 30
+    lr_decay_gamma: float = 0.1
+    eval_every: int = 1
+    # Users drawn (fixed sample) for the per-epoch validation; 0 = all users.
+    valid_users: int = 0
+    device: str = "auto"
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    batch_size: int = 256
+    ks: tuple[int, ...] = (5, 10, 20)
+    mask_history: bool = False
+    device: str = "auto"
+
+
+@dataclass(frozen=True)
+class Config:
+    datasets: tuple[str, ...] = ("ml-100k",)
+    variants: tuple[str, ...] = VARIANTS
+    seeds: tuple[int, ...] = (0,)
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any] | None) -> Config:
+        config = _build(cls, raw or {}, "")
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        _check_members("datasets", self.datasets, DATASETS)
+        _check_members("variants", self.variants, VARIANTS)
+        for name in ("datasets", "variants", "seeds"):
+            values = getattr(self, name)
+            if not values:
+                raise ConfigError(f"params: '{name}' is empty; list at least one")
+            if len(set(values)) != len(values):
+                raise ConfigError(f"params: '{name}' has duplicates: {list(values)}")
+        unknown_pins = sorted(set(self.data.sha256) - set(DATASETS))
+        if unknown_pins:
+            raise ConfigError(f"params: data.sha256 names unknown dataset(s) {unknown_pins}; known: {list(DATASETS)}")
+        positive = {
+            "data.min_user_inter": self.data.min_user_inter,
+            "data.min_item_inter": self.data.min_item_inter,
+            "model.hidden": self.model.hidden,
+            "model.blocks": self.model.blocks,
+            "model.heads": self.model.heads,
+            "model.max_len": self.model.max_len,
+            "model.steps": self.model.steps,
+            "train.epochs": self.train.epochs,
+            "train.batch_size": self.train.batch_size,
+            "train.eval_every": self.train.eval_every,
+            "eval.batch_size": self.eval.batch_size,
+        }
+        for key, value in positive.items():
+            if value < 1:
+                raise ConfigError(f"params: {key} must be >= 1, got {value}")
+        if self.model.hidden % self.model.heads:
+            raise ConfigError(
+                f"params: model.hidden ({self.model.hidden}) must be divisible by model.heads ({self.model.heads})"
+            )
+        for key in ("dropout", "emb_dropout"):
+            value = getattr(self.model, key)
+            if not 0.0 <= value < 1.0:
+                raise ConfigError(f"params: model.{key} must be in [0, 1), got {value}")
+        if self.model.lambda_delta < 0:
+            raise ConfigError(f"params: model.lambda_delta must be >= 0, got {self.model.lambda_delta}")
+        if not self.eval.ks or min(self.eval.ks) < 1:
+            raise ConfigError(f"params: eval.ks must list cut-offs >= 1, got {list(self.eval.ks)}")
+        for key in ("train.device", "eval.device"):
+            device = getattr(self.train if key.startswith("train") else self.eval, "device")
+            if device not in ("auto", "cpu") and not device.startswith("cuda"):
+                raise ConfigError(f"params: {key} must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}")
+
+
+def _check_members(key: str, values: tuple[str, ...], allowed: tuple[str, ...]) -> None:
+    for value in values:
+        if value not in allowed:
+            raise ConfigError(f"params: unknown {key[:-1]} {value!r} in '{key}'; choose from {list(allowed)}")
+
+
+def _build(cls: type, raw: Any, prefix: str) -> Any:
+    where = prefix.rstrip(".") or "params.yaml"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"params: '{where}' must be a mapping, got {type(raw).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise ConfigError(f"params: unknown key(s) {[prefix + k for k in unknown]}; known: {[prefix + k for k in fields]}")
+    hints = typing.get_type_hints(cls)
+    values = {name: _coerce(hints[name], value, prefix + name) for name, value in raw.items()}
+    return cls(**values)
+
+
+def _coerce(hint: Any, value: Any, key: str) -> Any:
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, key + ".")
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _coerce(inner, value, key)
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"params: {key} must be one of {list(args)}, got {value!r}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"params: {key} must be a list, got {value!r}")
+        return tuple(_coerce(args[0], v, f"{key}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise ConfigError(f"params: {key} must be a mapping, got {value!r}")
+        return {str(k): _coerce(args[1], v, f"{key}.{k}") for k, v in value.items()}
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"params: {key} must be true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"params: {key} must be an integer, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"params: {key} must be a number, got {value!r}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"params: {key} must be a string, got {value!r}")
+        return value
+    raise TypeError(f"config field {key} has an unsupported type {hint!r}")

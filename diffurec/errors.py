@@ -1,0 +1,17 @@
+"""User-facing errors: each message names the file or key, the problem and the fix.
+
+The CLI turns any `ReproError` into one line on stderr and a non-zero exit; anything else is
+a bug and keeps its traceback.
+"""
+
+
+class ReproError(Exception):
+    """Bad input that the user can fix; the message says how."""
+
+
+class ConfigError(ReproError, ValueError):
+    """A params value is missing, unknown, of the wrong type or out of range."""
+
+
+class DataError(ReproError, ValueError):
+    """An input file is missing, empty, malformed or fails its checksum."""

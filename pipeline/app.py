@@ -1,0 +1,25 @@
+"""The Typer application every stage module registers its command on."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from diffurec.errors import ReproError
+
+app = typer.Typer(
+    help="diffurec-repro stages. DVC calls these; each reads params.yaml through one validated config.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def main() -> None:
+    """Run the CLI; a user error becomes one line on stderr and exit status 2."""
+    try:
+        app()
+    except ReproError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,4 @@
+"""One module per stage; importing this package registers every command on the app."""
+
+from pipeline.stages import (  # noqa: F401
+)
