@@ -51,6 +51,10 @@ class ModelConfig:
     # Official DiffuRec code: GELU, no positional embedding, padding masked on query rows.
     activation: Literal["relu", "gelu"] = "relu"
     positional: bool = True
+    # "keys": padding is masked as attention keys, so it never reaches a real position.
+    # "queries": the official code's mask on query rows: every position attends to padding too,
+    # and padded rows average all values uniformly.
+    mask: Literal["keys", "queries"] = "keys"
     # Paper eq. 19: x0 is a one-step diffusion of the target embedding; official code uses e directly.
     x0: Literal["one_step", "embedding"] = "one_step"
     # Reverse-step noise scale: eq. 22 as printed (beta_tilde * eps), the DDPM posterior

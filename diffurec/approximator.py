@@ -1,0 +1,213 @@
+"""The approximator f_theta (paper section 5.1): history + noised target x_t + step t -> x0_hat.
+
+Shapes: B users, L history positions (left-padded, most recent item at L-1, id 0 = padding),
+H hidden units, heads n_h of width H / n_h.
+
+    h   = LayerNorm(Dropout_emb(E[history] + P))     [B, L, H]  (P only if config.positional)
+    d   = MLP(sinusoid(t * 1000 / T))                [B, H]     step embedding
+    c_i = lambda_i * (x_t + d),  lambda ~ N(delta, delta) elementwise   [B, L, H]
+    z_i = h_i + c_i                                  baseline, eq. 15
+    z_i = h_i + CrossAttention(query c_i, keys/values h)_i   v1 / v2, eq. 16
+    x0_hat = LayerNorm(Blocks(z))[:, -1]             [B, H], the most recent position (eq. 14)
+
+Choices and their reasons:
+- Cross-attention orientation. The query of position i is its conditioning signal c_i and the
+  keys/values are the history h: the paper says cross-attention lets the model "dynamically
+  weigh the importance of historical interactions to the last target item" (Figure 2: "between
+  the last target item and the user's historical interactions"), i.e. the attention weights run
+  over history items, and the DiffuRecSys code is oriented the same way. Each position still gets
+  its own z_i (its own lambda_i, so its own query), and the residual keeps e_i in z_i, as eq. 15
+  did. Its keys and values depend on the history alone, so the reverse process computes them once
+  per batch (`encode`). It is proper scaled multi-head attention, not the published code's
+  softmax-over-heads linear attention.
+- Padding. With mask "keys" (default) every attention masks padded keys, so a real position never
+  sees padding, and extra left padding leaves every real position's output unchanged (positions
+  of P count back from the most recent item for the same reason). Left padding keeps position L-1
+  real in every non-empty history, so that key is always allowed: no attention row is ever fully
+  masked (which would give NaN), and an empty history reads as a lone padding item. Mask
+  "queries" reproduces the official code: nothing is masked as a key, and padded query rows
+  attend uniformly (the official softmax over a row filled with -1e9).
+- lambda has one draw per position [B, L, H], padding included. A real position's draw therefore
+  depends on L; padding invariance is a property of the network given its inputs (padded
+  positions' lambda never reaches a real position), which the tests check by passing lambdas.
+- Transformer blocks are pre-LayerNorm (as the official code) with residual dropout, attention
+  dropout, FFN 4H with ReLU (paper) or GELU (official), Xavier-normal linear weights and zero
+  biases (paper). Item embeddings are N(0, 1) as the official code (the paper is silent), row 0
+  included: it is never a class (see `model`) and, with mask "keys", never attended to. Only the
+  last position's output is used, so the last block computes its query, FFN and output for that
+  row alone.
+- The step embedding follows the official code: sinusoid of t * 1000 / T (cos then sin halves),
+  Linear(H, 4H), SiLU, Linear(4H, H).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from diffurec.config import ModelConfig
+
+
+class EncodedHistory(NamedTuple):
+    """Everything about a batch of histories that does not depend on x_t or t."""
+
+    hidden: torch.Tensor  # [B, L, H]
+    keep: torch.Tensor  # [B, L] bool, True = a key every query may attend to
+    cross_keys: torch.Tensor | None  # [B, n_h, L, H / n_h]
+    cross_values: torch.Tensor | None  # [B, n_h, L, H / n_h]
+
+
+def sinusoid(t: torch.Tensor, dim: int) -> torch.Tensor:
+    """Sinusoidal embedding of (fractional) step values t [N] -> [N, dim]: cos halves, then sin."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, device=t.device, dtype=torch.float32) / half)
+    angles = t.float()[:, None] * freqs[None]
+    embedding = torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1)
+    if dim % 2:
+        embedding = F.pad(embedding, (0, 1))
+    return embedding
+
+
+class Attention(nn.Module):
+    """Scaled multi-head attention whose keys/values can be computed once and reused."""
+
+    def __init__(self, hidden: int, heads: int, dropout: float):
+        super().__init__()
+        self.heads = heads
+        self.dropout = dropout
+        self.query = nn.Linear(hidden, hidden)
+        self.key_value = nn.Linear(hidden, 2 * hidden)
+        self.out = nn.Linear(hidden, hidden)
+
+    def _split(self, x: torch.Tensor) -> torch.Tensor:
+        batch, length, hidden = x.shape
+        return x.view(batch, length, self.heads, hidden // self.heads).transpose(1, 2)
+
+    def keys_values(self, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """context [B, L, H] -> keys, values [B, n_h, L, H / n_h]."""
+        keys, values = self.key_value(context).chunk(2, dim=-1)
+        return self._split(keys), self._split(values)
+
+    def forward(
+        self, query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, keep: torch.Tensor, mask: str
+    ) -> torch.Tensor:
+        """query [B, Lq, H] (the last Lq of L positions), keys/values [B, n_h, L, H / n_h],
+        keep [B, L] -> [B, Lq, H]."""
+        batch, length, hidden = query.shape
+        q = self._split(self.query(query))
+        dropout = self.dropout if self.training else 0.0
+        if mask == "keys":
+            attended = F.scaled_dot_product_attention(q, keys, values, attn_mask=keep[:, None, None, :], dropout_p=dropout)
+        else:
+            attended = F.scaled_dot_product_attention(q, keys, values, dropout_p=dropout)
+            real_rows = keep[:, None, -length:, None]
+            attended = torch.where(real_rows, attended, values.mean(dim=2, keepdim=True).to(attended.dtype))
+        return self.out(attended.transpose(1, 2).reshape(batch, length, hidden))
+
+
+class Block(nn.Module):
+    """Pre-LayerNorm Transformer block: x + Attn(LN(x)), then x + FFN(LN(x))."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        hidden = config.hidden
+        self.attention_norm = nn.LayerNorm(hidden)
+        self.attention = Attention(hidden, config.heads, config.dropout)
+        self.ffn_norm = nn.LayerNorm(hidden)
+        activation = nn.ReLU() if config.activation == "relu" else nn.GELU()
+        self.ffn = nn.Sequential(nn.Linear(hidden, 4 * hidden), activation, nn.Linear(4 * hidden, hidden))
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor, keep: torch.Tensor, mask: str, last_only: bool = False) -> torch.Tensor:
+        """x [B, L, H], keep [B, L] -> [B, L, H], or [B, 1, H] (the last position) if last_only."""
+        normed = self.attention_norm(x)
+        keys, values = self.attention.keys_values(normed)
+        if last_only:
+            x, normed = x[:, -1:], normed[:, -1:]
+        x = x + self.dropout(self.attention(normed, keys, values, keep, mask))
+        return x + self.dropout(self.ffn(self.ffn_norm(x)))
+
+
+class Approximator(nn.Module):
+    """f_theta: (history [B, L], x_t [B, H], t [B]) -> x0_hat [B, H]."""
+
+    def __init__(self, n_items: int, config: ModelConfig, cross_attention: bool):
+        super().__init__()
+        hidden = config.hidden
+        self.hidden = hidden
+        self.steps = config.steps
+        self.max_len = config.max_len
+        self.lambda_delta = config.lambda_delta
+        self.mask = config.mask
+        self.item_embedding = nn.Embedding(n_items + 1, hidden)
+        self.position = nn.Embedding(config.max_len, hidden) if config.positional else None
+        self.embedding_dropout = nn.Dropout(config.emb_dropout)
+        self.embedding_norm = nn.LayerNorm(hidden)
+        self.step_mlp = nn.Sequential(nn.Linear(hidden, 4 * hidden), nn.SiLU(), nn.Linear(4 * hidden, hidden))
+        self.cross = Attention(hidden, config.heads, config.dropout) if cross_attention else None
+        self.dropout = nn.Dropout(config.dropout)
+        self.blocks = nn.ModuleList(Block(config) for _ in range(config.blocks))
+        self.norm = nn.LayerNorm(hidden)
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.xavier_normal_(module.weight)
+                nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.Embedding):
+                nn.init.normal_(module.weight, mean=0.0, std=1.0)
+
+    def encode(self, history: torch.Tensor) -> EncodedHistory:
+        """history [B, L] (left-padded item ids, L <= max_len) -> its x_t-independent parts."""
+        length = history.shape[1]
+        if length > self.max_len:
+            raise ValueError(f"history length {length} exceeds model.max_len {self.max_len}; keep the last max_len items")
+        embedded = self.item_embedding(history)
+        if self.position is not None:
+            # Counted back from the most recent item, so left padding does not move them.
+            embedded = embedded + self.position.weight[:length].flip(0)
+        hidden = self.embedding_norm(self.embedding_dropout(embedded))
+        keep = history != 0
+        keep[:, -1] = True
+        cross_keys = cross_values = None
+        if self.cross is not None:
+            cross_keys, cross_values = self.cross.keys_values(hidden)
+        return EncodedHistory(hidden, keep, cross_keys, cross_values)
+
+    def step_embedding(self, t: torch.Tensor) -> torch.Tensor:
+        """Step embedding d for steps t [N] (0..T-1) -> [N, H]."""
+        return self.step_mlp(sinusoid(t * (1000.0 / self.steps), self.hidden))
+
+    def draw_lambda(
+        self, shape: tuple[int, int, int], device: torch.device, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """lambda ~ N(delta, delta) elementwise, [B, L, H]."""
+        return self.lambda_delta + self.lambda_delta * torch.randn(shape, device=device, generator=generator)
+
+    def denoise(
+        self, encoded: EncodedHistory, x_t: torch.Tensor, step: torch.Tensor, lambdas: torch.Tensor
+    ) -> torch.Tensor:
+        """encoded histories, x_t [B, H], step embedding d [B or 1, H], lambdas [B, L, H] -> x0_hat [B, H]."""
+        condition = lambdas * (x_t + step)[:, None, :]
+        if self.cross is None:
+            z = encoded.hidden + condition
+        else:
+            attended = self.cross(condition, encoded.cross_keys, encoded.cross_values, encoded.keep, self.mask)
+            z = encoded.hidden + self.dropout(attended)
+        last = len(self.blocks) - 1
+        for index, block in enumerate(self.blocks):
+            z = block(z, encoded.keep, self.mask, last_only=index == last)
+        return self.norm(z[:, -1])
+
+    def forward(
+        self, history: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """history [B, L], x_t [B, H], t [B] -> x0_hat [B, H]; lambda drawn from `generator`."""
+        encoded = self.encode(history)
+        lambdas = self.draw_lambda((*history.shape, self.hidden), history.device, generator)
+        return self.denoise(encoded, x_t, self.step_embedding(t), lambdas)
