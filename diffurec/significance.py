@@ -1,0 +1,230 @@
+"""Paired significance tests of a variant against the baseline, and a check of the paper's Table 4.
+
+The paper's test (Table 4) is a paired t-test over the six metric means of one dataset (n = 6,
+df = 5). Its six "samples" are nested cut-offs of the same rankings, not independent replicates,
+and run-to-run variance never enters it; it is kept to compare with the paper. Beside it stand
+two tests whose samples are replicates: seeds (per metric, paired by seed) and users (per-user
+NDCG, seeds averaged, Wilcoxon signed-rank).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+# Per-user test metric: NDCG at the paper's headline cut-off.
+PER_USER_K = 10
+
+
+@dataclass(frozen=True)
+class PairedTTest:
+    """Student's paired t-test of mean(a - b) = 0, two-sided; `t` and `p` are None when undefined."""
+
+    n: int
+    mean_diff: float
+    t: float | None
+    p: float | None
+    undefined: str | None = None
+
+    @property
+    def df(self) -> int:
+        return self.n - 1
+
+
+@dataclass(frozen=True)
+class SignedRankTest:
+    """Wilcoxon signed-rank test of a - b, two-sided, zero differences dropped.
+
+    Normal approximation with the tie correction of the variance and no continuity correction:
+    the per-user samples it is meant for are large and full of ties. `w_plus` is the rank sum of
+    the positive differences, so z > 0 means `a` tends to beat `b`.
+    """
+
+    n: int
+    nonzero: int
+    mean_diff: float
+    w_plus: float | None
+    z: float | None
+    p: float | None
+    undefined: str | None = None
+
+
+@dataclass(frozen=True)
+class PrintedTTest:
+    """One row of the paper's Table 4 as printed; `avg_diff_pp` in percentage points."""
+
+    t: float
+    p: float
+    avg_diff_pp: float
+
+
+@dataclass(frozen=True)
+class Reproduction:
+    """A recomputed paper-style test and the ranges that rounding of its inputs allows."""
+
+    variant: str
+    test: PairedTTest
+    t_bound: float
+    p_low: float
+    p_high: float
+    matches: bool
+
+
+@dataclass(frozen=True)
+class PaperRowCheck:
+    """A printed Table 4 row against the test recomputed from each variant's Table 3 means."""
+
+    dataset: str
+    printed_label: str
+    printed: PrintedTTest
+    candidates: tuple[Reproduction, ...]
+
+    @property
+    def matched(self) -> tuple[str, ...]:
+        return tuple(c.variant for c in self.candidates if c.matches)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> PaperRowCheck:
+        candidates = tuple(
+            Reproduction(**{**c, "test": PairedTTest(**c["test"])}) for c in raw["candidates"]
+        )
+        return cls(raw["dataset"], raw["printed_label"], PrintedTTest(**raw["printed"]), candidates)
+
+
+@dataclass(frozen=True)
+class VariantComparison:
+    """Every test of one variant against the baseline on one dataset."""
+
+    dataset: str
+    variant: str
+    metric_means: PairedTTest
+    per_metric: dict[str, PairedTTest]
+    per_user: SignedRankTest
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> VariantComparison:
+        return cls(
+            raw["dataset"],
+            raw["variant"],
+            PairedTTest(**raw["metric_means"]),
+            {metric: PairedTTest(**test) for metric, test in raw["per_metric"].items()},
+            SignedRankTest(**raw["per_user"]),
+        )
+
+
+def paired_ttest(a: Sequence[float], b: Sequence[float]) -> PairedTTest:
+    """Paired t-test of `a` against `b` (same length, pairs aligned)."""
+    diff = _differences(a, b)
+    n = diff.size
+    mean = float(diff.mean())
+    if n < 2:
+        return PairedTTest(n, mean, None, None, "one pair: no variance to test against")
+    if np.ptp(diff) == 0.0:
+        return PairedTTest(n, mean, None, None, "every pair differs by the same amount: zero variance")
+    t = mean / (float(diff.std(ddof=1)) / math.sqrt(n))
+    return PairedTTest(n, mean, t, _two_sided_t(t, n - 1))
+
+
+def signed_rank_test(a: Sequence[float], b: Sequence[float]) -> SignedRankTest:
+    """Wilcoxon signed-rank test of `a` against `b` (same length, pairs aligned)."""
+    diff = _differences(a, b)
+    n = diff.size
+    mean = float(diff.mean())
+    nonzero = diff[diff != 0.0]
+    m = nonzero.size
+    if m == 0:
+        return SignedRankTest(n, 0, mean, None, None, None, "every pair is tied")
+    ranks = stats.rankdata(np.abs(nonzero))
+    w_plus = float(ranks[nonzero > 0].sum())
+    _, tie_counts = np.unique(ranks, return_counts=True)
+    variance = m * (m + 1) * (2 * m + 1) / 24.0 - float((tie_counts**3 - tie_counts).sum()) / 48.0
+    z = (w_plus - m * (m + 1) / 4.0) / math.sqrt(variance)
+    return SignedRankTest(n, m, mean, w_plus, z, float(2.0 * stats.norm.sf(abs(z))))
+
+
+def t_rounding_bound(a: Sequence[float], b: Sequence[float], half_unit: float) -> float:
+    """First-order bound on how far the paired t can move when each entry is off by <= half_unit.
+
+    t = sqrt(n) m / s over d = a - b, so dt/dd_i = sqrt(n) (1 / (n s) - m (d_i - m) / ((n - 1) s^3)),
+    and each d_i is off by at most 2 * half_unit.
+    """
+    diff = _differences(a, b)
+    n = diff.size
+    mean = diff.mean()
+    sd = diff.std(ddof=1)
+    gradient = math.sqrt(n) * (1.0 / (n * sd) - mean * (diff - mean) / ((n - 1) * sd**3))
+    return float(2.0 * half_unit * np.abs(gradient).sum())
+
+
+def reproduce(
+    variant: str, a: Sequence[float], b: Sequence[float], printed: PrintedTTest, half_unit: float
+) -> Reproduction:
+    """Does the paired t-test of rounded means `a` vs `b` reproduce a printed row?
+
+    Inputs and printed values are rounded to the same `half_unit` (the paper prints 4 decimals
+    everywhere). Each must fall within what the rounding of `a` and `b` allows, widened by the
+    rounding of the printed value itself: t within the first-order bound, p within the p-values of
+    that t range, and the average difference (printed in percentage points) within 100 * 2 * half_unit.
+    """
+    test = paired_ttest(a, b)
+    if test.t is None:
+        return Reproduction(variant, test, math.inf, 0.0, 1.0, False)
+    bound = t_rounding_bound(a, b, half_unit)
+    df = test.df
+    p_low = _two_sided_t(abs(test.t) + bound, df)
+    p_high = _two_sided_t(max(abs(test.t) - bound, 0.0), df)
+    matches = (
+        abs(test.t - printed.t) <= bound + half_unit
+        and p_low - half_unit <= printed.p <= p_high + half_unit
+        and abs(100.0 * test.mean_diff - printed.avg_diff_pp) <= 100.0 * 2.0 * half_unit + half_unit
+    )
+    return Reproduction(variant, test, bound, p_low, p_high, matches)
+
+
+def check_paper_table4(
+    means: Mapping[str, Mapping[str, Sequence[float]]],
+    printed: Mapping[str, Mapping[str, PrintedTTest]],
+    half_unit: float,
+    baseline: str = "baseline",
+) -> list[PaperRowCheck]:
+    """Recompute every printed Table 4 row from the Table 3 means of every non-baseline variant.
+
+    means[dataset][variant] lists the metric means in one fixed order; printed[dataset][label]
+    is the row printed under that label. Datasets and labels keep the mappings' order.
+    """
+    checks = []
+    for dataset, rows in printed.items():
+        columns = means[dataset]
+        for label, row in rows.items():
+            candidates = tuple(
+                reproduce(variant, values, columns[baseline], row, half_unit)
+                for variant, values in columns.items()
+                if variant != baseline
+            )
+            checks.append(PaperRowCheck(dataset, label, row, candidates))
+    return checks
+
+
+def _two_sided_t(t: float, df: int) -> float:
+    return float(2.0 * stats.t.sf(abs(t), df))
+
+
+def _differences(a: Sequence[float], b: Sequence[float]) -> np.ndarray:
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.ndim != 1 or a.shape != b.shape or a.size == 0:
+        raise ValueError(f"paired samples must be non-empty 1-D arrays of equal length, got {a.shape} and {b.shape}")
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        raise ValueError("paired samples must be finite")
+    return a - b
