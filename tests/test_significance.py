@@ -1,0 +1,152 @@
+"""The significance tests against scipy and hand-worked cases, and the paper's Table 4 recomputed."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from diffurec.significance import (
+    PairedTTest,
+    PaperRowCheck,
+    PrintedTTest,
+    SignedRankTest,
+    VariantComparison,
+    check_paper_table4,
+    paired_ttest,
+    reproduce,
+    signed_rank_test,
+    t_rounding_bound,
+)
+from pipeline.report_inputs import load_paper_tables
+from pipeline.stages.ttest import PAPER_HALF_UNIT
+
+PAPER = load_paper_tables(Path(__file__).resolve().parents[1] / "reference/paper_tables.yaml")
+
+
+def test_paired_ttest_by_hand() -> None:
+    # d = (1, 2, 3): mean 2, sd 1, t = 2 / (1 / sqrt 3).
+    test = paired_ttest([1.0, 2.0, 3.0], [0.0, 0.0, 0.0])
+    assert (test.n, test.df, test.mean_diff) == (3, 2, 2.0)
+    assert test.t == pytest.approx(2.0 * math.sqrt(3.0))
+    assert test.p == pytest.approx(2.0 * stats.t.sf(2.0 * math.sqrt(3.0), 2))
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_paired_ttest_matches_scipy(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 13))
+    a, b = rng.uniform(-1.0, 1.0, n), rng.uniform(-1.0, 1.0, n)
+    ours = paired_ttest(a, b)
+    theirs = stats.ttest_rel(a, b)
+    assert (ours.n, ours.df) == (n, n - 1)
+    assert ours.t == pytest.approx(theirs.statistic, rel=1e-9)
+    assert ours.p == pytest.approx(theirs.pvalue, rel=1e-9, abs=1e-15)
+
+
+def test_paired_ttest_on_the_papers_table3_matches_scipy() -> None:
+    for dataset, columns in PAPER.means.items():
+        for variant in ("v1", "v2"):
+            ours = paired_ttest(columns[variant], columns["baseline"])
+            theirs = stats.ttest_rel(columns[variant], columns["baseline"])
+            assert (ours.n, ours.df) == (6, 5), dataset
+            assert ours.t == pytest.approx(theirs.statistic, rel=1e-9)
+            assert ours.p == pytest.approx(theirs.pvalue, rel=1e-9)
+
+
+def test_paired_ttest_undefined_cases_say_why() -> None:
+    one = paired_ttest([0.3], [0.1])
+    assert (one.t, one.p, one.n) == (None, None, 1) and one.mean_diff == pytest.approx(0.2)
+    assert "one pair" in one.undefined
+    constant = paired_ttest([0.5, 0.75, 1.0], [0.25, 0.5, 0.75])
+    assert constant.t is None and "zero variance" in constant.undefined
+
+
+def test_paired_samples_are_checked() -> None:
+    with pytest.raises(ValueError, match="equal length"):
+        paired_ttest([1.0, 2.0], [1.0])
+    with pytest.raises(ValueError, match="finite"):
+        signed_rank_test([1.0, float("nan")], [1.0, 2.0])
+
+
+def test_signed_rank_by_hand() -> None:
+    # d = (1, -2, 3, 4, 0): the zero is dropped, ranks 1..4, W+ = 1 + 3 + 4 = 8,
+    # mean m(m+1)/4 = 5, variance m(m+1)(2m+1)/24 = 7.5.
+    test = signed_rank_test([1.0, -2.0, 3.0, 4.0, 0.0], [0.0] * 5)
+    assert (test.n, test.nonzero, test.w_plus) == (5, 4, 8.0)
+    assert test.z == pytest.approx(3.0 / math.sqrt(7.5))
+    assert test.p == pytest.approx(2.0 * stats.norm.sf(3.0 / math.sqrt(7.5)))
+
+
+def test_signed_rank_matches_scipy_with_ties_and_zeros() -> None:
+    rng = np.random.default_rng(7)
+    # Per-user NDCG-like values: many exact zeros and ties, as real per-user metrics have.
+    ranks_a, ranks_b = rng.integers(1, 25, 300), rng.integers(1, 30, 300)
+    a = np.where(ranks_a <= 10, 1.0 / np.log2(ranks_a + 1.0), 0.0)
+    b = np.where(ranks_b <= 10, 1.0 / np.log2(ranks_b + 1.0), 0.0)
+    ours = signed_rank_test(a, b)
+    theirs = stats.wilcoxon(a, b, zero_method="wilcox", correction=False, method="approx")
+    m = ours.nonzero
+    assert m == int(np.count_nonzero(a - b))
+    assert min(ours.w_plus, m * (m + 1) / 2 - ours.w_plus) == pytest.approx(theirs.statistic)
+    assert ours.p == pytest.approx(theirs.pvalue, rel=1e-9)
+    assert np.sign(ours.z) == np.sign(np.mean(a - b))
+
+
+def test_signed_rank_all_tied_is_undefined() -> None:
+    test = signed_rank_test([0.0, 0.5, 1.0], [0.0, 0.5, 1.0])
+    assert (test.nonzero, test.p, test.z) == (0, None, None) and "tied" in test.undefined
+
+
+def test_rounding_bound_is_tight_to_first_order() -> None:
+    a, b = PAPER.means["amazon-beauty"]["v1"], PAPER.means["amazon-beauty"]["baseline"]
+    half = PAPER_HALF_UNIT
+    bound = t_rounding_bound(a, b, half)
+    t = paired_ttest(a, b).t
+    diff = np.subtract(a, b)
+    rng = np.random.default_rng(0)
+    worst = 0.0
+    for _ in range(200):
+        shift = rng.choice([-2.0 * half, 2.0 * half], size=diff.size)
+        worst = max(worst, abs(paired_ttest(diff + shift, np.zeros_like(diff)).t - t))
+    assert bound * 0.5 < worst <= bound * 1.02
+
+
+def test_the_papers_table4_is_its_table3_with_v1_and_v2_labels_swapped() -> None:
+    checks = check_paper_table4(PAPER.means, PAPER.printed_table4, PAPER_HALF_UNIT)
+    assert len(checks) == 6
+    for check in checks:
+        other = {"v1": "v2", "v2": "v1"}[check.printed_label]
+        assert check.matched == (other,), (check.dataset, check.printed_label)
+        recomputed = next(c for c in check.candidates if c.variant == other)
+        assert abs(recomputed.test.t - check.printed.t) <= recomputed.t_bound
+        assert 100.0 * recomputed.test.mean_diff == pytest.approx(check.printed.avg_diff_pp, abs=0.01)
+
+
+def test_a_misprinted_row_is_not_reproduced() -> None:
+    a, b = PAPER.means["ml-1m"]["v1"], PAPER.means["ml-1m"]["baseline"]
+    good = PAPER.printed_table4["ml-1m"]["v2"]
+    assert reproduce("v1", a, b, good, PAPER_HALF_UNIT).matches
+    for bad in (
+        PrintedTTest(good.t + 0.2, good.p, good.avg_diff_pp),
+        PrintedTTest(good.t, good.p + 0.001, good.avg_diff_pp),
+        PrintedTTest(good.t, good.p, good.avg_diff_pp + 0.02),
+    ):
+        assert not reproduce("v1", a, b, bad, PAPER_HALF_UNIT).matches
+
+
+def test_results_survive_a_json_round_trip() -> None:
+    comparison = VariantComparison(
+        "ml-100k",
+        "v2",
+        paired_ttest([0.2, 0.3, 0.5], [0.1, 0.25, 0.3]),
+        {"HR@10": PairedTTest(1, 0.1, None, None, "one pair: no variance to test against")},
+        SignedRankTest(3, 2, 0.1, 3.0, 1.34, 0.18),
+    )
+    assert VariantComparison.from_dict(json.loads(json.dumps(comparison.to_dict()))) == comparison
+    check = check_paper_table4(PAPER.means, PAPER.printed_table4, PAPER_HALF_UNIT)[0]
+    assert PaperRowCheck.from_dict(json.loads(json.dumps(check.to_dict()))) == check

@@ -1,0 +1,245 @@
+"""The ttest and tables stages on a small synthetic runs tree, and the pure renderers on known inputs."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+import pipeline.stages.tables  # noqa: F401  (registers the command)
+import pipeline.stages.ttest  # noqa: F401
+from diffurec.errors import DataError
+from diffurec.metrics import summarize
+from diffurec.significance import PairedTTest, SignedRankTest, VariantComparison, paired_ttest
+from diffurec.tables import PaperTables, VariantRuns, markdown_table, metric_names, render_table3, render_table4
+from pipeline.app import app
+
+REPO = Path(__file__).resolve().parents[1]
+KS = (5, 10, 20)
+METRICS = metric_names(KS)
+USERS = [f"u{i:03d}" for i in range(60)]
+# Lower ranks = better; v1 and v2 are made better than the baseline so the tests have a direction.
+RANK_SHIFT = {"baseline": 0, "v1": 6, "v2": 8}
+
+
+def write_run(runs: Path, dataset: str, variant: str, seed: int, shift: int = 0) -> None:
+    rng = np.random.default_rng([len(dataset), seed, RANK_SHIFT[variant], shift])
+    ranks = np.maximum(1, rng.integers(1, 40, len(USERS)) - RANK_SHIFT[variant] - shift)
+    eval_dir = runs / "eval" / dataset / variant / f"seed{seed}"
+    eval_dir.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({"user_id": USERS, "rank": ranks.astype("int64")}).to_parquet(eval_dir / "ranks.parquet")
+    (eval_dir / "metrics.json").write_text(json.dumps({**summarize(ranks, KS), "users": len(USERS)}))
+    train_dir = runs / "train" / dataset / variant / f"seed{seed}"
+    train_dir.mkdir(parents=True, exist_ok=True)
+    train = {
+        "dataset": dataset,
+        "variant": variant,
+        "seed": seed,
+        "best_epoch": 3 + seed,
+        "epochs": 5,
+        "time_to_best_s": 10.0 + seed + RANK_SHIFT[variant] + shift,
+        "total_time_s": 20.0 + seed,
+        "device": "cpu",
+    }
+    (train_dir / "train.json").write_text(json.dumps(train))
+
+
+def write_ensemble(runs: Path, dataset: str, variant: str, shift: int = 0) -> None:
+    rng = np.random.default_rng([len(dataset), 99, RANK_SHIFT[variant], shift])
+    ranks = np.maximum(1, rng.integers(1, 30, len(USERS)) - RANK_SHIFT[variant] - shift)
+    out = runs / "ensemble" / dataset / variant
+    out.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({"user_id": USERS, "rank": ranks.astype("int64")}).to_parquet(out / "ranks.parquet")
+    (out / "metrics.json").write_text(json.dumps({**summarize(ranks, KS), "users": len(USERS)}))
+
+
+def make_project(root: Path, datasets, variants, seeds) -> Path:
+    params = {"datasets": list(datasets), "variants": list(variants), "seeds": list(seeds), "eval": {"ks": list(KS)}}
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    runs = root / "runs"
+    for dataset in datasets:
+        for variant in variants:
+            for seed in seeds:
+                write_run(runs, dataset, variant, seed)
+            write_ensemble(runs, dataset, variant)
+    return root
+
+
+def run_stages(root: Path) -> None:
+    common = ["--runs", str(root / "runs"), "--paper-tables", str(REPO / "reference/paper_tables.yaml")]
+    params = ["--params", str(root / "params.yaml")]
+    results = ["--out", str(root / "runs/ttest/results.json")]
+    _invoke(["ttest", *common, *results, *params])
+    outputs = ["--reports", str(root / "reports"), "--metrics-file", str(root / "metrics.json")]
+    _invoke(["tables", *common, "--ttest-results", str(root / "runs/ttest/results.json"), *outputs, *params])
+
+
+def _invoke(args: list[str]) -> None:
+    result = CliRunner().invoke(app, args)
+    if result.exception is not None:
+        raise result.exception
+
+
+def outputs(root: Path) -> dict[str, str]:
+    files = sorted((root / "reports").glob("*.md")) + [root / "metrics.json"]
+    return {f.name: f.read_text() for f in files}
+
+
+def _eval_metrics(root: Path, variant: str, seed: int) -> dict[str, float]:
+    return json.loads((root / f"runs/eval/ml-100k/{variant}/seed{seed}/metrics.json").read_text())
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    return make_project(tmp_path, ["ml-100k", "amazon-beauty"], ["baseline", "v1", "v2"], [0, 1, 2])
+
+
+def test_reports_hold_measured_means_and_paper_values(project: Path) -> None:
+    run_stages(project)
+    table3 = (project / "reports/table3_performance.md").read_text()
+    ours = [_eval_metrics(project, "v2", seed) for seed in (0, 1, 2)]
+    ndcg10 = [r["NDCG@10"] for r in ours]
+    expected = f"{statistics.fmean(ndcg10):.4f} ± {statistics.stdev(ndcg10):.4f}"
+    ml100k = table3.split("## Amazon")[0]
+    v2_row = next(line for line in ml100k.splitlines() if line.startswith("| V2") and "mean" in line)
+    assert v2_row.split(" | ")[2 + METRICS.index("NDCG@10")] == expected
+    paper = yaml.safe_load((REPO / "reference/paper_tables.yaml").read_text())
+    beauty = table3.split("## Amazon Beauty")[1]
+    paper_v1 = next(line for line in beauty.splitlines() if line.startswith("| V1") and "| paper |" in line)
+    hr5 = paper["table3_mean"]["amazon-beauty"]["v1"][0], paper["table3_std"]["amazon-beauty"]["v1"][0]
+    assert f"| {hr5[0]:.4f} ± {hr5[1]:.4f} |" in paper_v1
+    assert "| paper |" not in ml100k, "ml-100k is not a paper dataset"
+
+    summary = json.loads((project / "metrics.json").read_text())
+    assert summary["ml-100k/v2/mean/NDCG@10"] == pytest.approx(statistics.fmean(ndcg10), rel=1e-5)
+    baseline = [_eval_metrics(project, "baseline", seed) for seed in (0, 1, 2)]
+    test = paired_ttest(
+        [statistics.fmean(r[m] for r in ours) for m in METRICS],
+        [statistics.fmean(r[m] for r in baseline) for m in METRICS],
+    )
+    assert summary["ml-100k/v2/ttest_metric_means/t"] == pytest.approx(test.t, rel=1e-5)
+    assert not any("/baseline/ttest" in key for key in summary)
+
+    table2 = (project / "reports/table2_convergence.md").read_text()
+    beauty_baseline = next(line for line in table2.splitlines() if line.startswith("| Amazon Beauty | DiffuRec"))
+    assert beauty_baseline.endswith(f"| {paper['table2_convergence_seconds']['baseline']['amazon-beauty']:.2f} |")
+
+
+def test_output_is_deterministic_and_a_v2_change_touches_only_v2_lines(project: Path) -> None:
+    run_stages(project)
+    before = outputs(project)
+    run_stages(project)
+    assert outputs(project) == before
+
+    for seed in (0, 1, 2):
+        write_run(project / "runs", "ml-100k", "v2", seed, shift=2)
+    write_ensemble(project / "runs", "ml-100k", "v2", shift=2)
+    run_stages(project)
+    after = outputs(project)
+    changed_files = 0
+    for name, text in before.items():
+        old, new = text.splitlines(), after[name].splitlines()
+        assert len(old) == len(new), name
+        changed = [(a, b) for a, b in zip(old, new, strict=True) if a != b]
+        changed_files += bool(changed)
+        for line, _ in changed:
+            assert "V2 (" in line or '"ml-100k/v2/' in line, f"{name}: a line not about v2 changed: {line}"
+    assert changed_files == 4
+
+
+def test_single_seed_renders_na_with_a_note(tmp_path: Path) -> None:
+    root = make_project(tmp_path, ["ml-100k"], ["baseline", "v1"], [3])
+    run_stages(root)
+    text = "".join(outputs(root).values())
+    assert "nan" not in text.lower()
+    assert "± n/a" in outputs(root)["table3_performance.md"]
+    assert "lists one seed" in outputs(root)["table3_performance.md"]
+    per_metric = outputs(root)["table4_ttest.md"].split("## 4b")[1].split("## 4c")[0]
+    assert "| n/a | n/a | n/a |" in per_metric and "one pair" in per_metric
+    summary = json.loads((root / "metrics.json").read_text())
+    assert "ml-100k/v1/mean/HR@10" in summary and not any("/std/" in key for key in summary)
+
+
+def test_no_baseline_says_table4_is_not_computed(tmp_path: Path) -> None:
+    root = make_project(tmp_path, ["ml-100k"], ["v1", "v2"], [0, 1])
+    run_stages(root)
+    table4 = outputs(root)["table4_ttest.md"]
+    assert "Not computed" in table4 and "## 4a" not in table4
+    assert "## 4d" in table4
+
+
+def test_stale_runs_on_disk_stay_out_of_the_reports(project: Path) -> None:
+    run_stages(project)
+    before = outputs(project)
+    write_run(project / "runs", "ml-100k", "v2", 7, shift=5)
+    write_run(project / "runs", "ml-1m", "v2", 0)
+    run_stages(project)
+    assert outputs(project) == before
+
+
+def test_missing_run_names_the_file_and_the_stage(project: Path) -> None:
+    (project / "runs/eval/amazon-beauty/v1/seed2/metrics.json").unlink()
+    with pytest.raises(DataError, match=r"seed2/metrics.json: not found.*dvc repro evaluate"):
+        run_stages(project)
+    assert not (project / "runs/ttest/results.json").exists()
+
+
+def test_tables_refuses_ttest_results_for_other_params(project: Path) -> None:
+    run_stages(project)
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["seeds"] = [0, 1]
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    with pytest.raises(DataError, match=r"results.json: computed for .*dvc repro ttest"):
+        _invoke(
+            ["tables", "--runs", str(project / "runs"), "--ttest-results", str(project / "runs/ttest/results.json"),
+             "--reports", str(project / "reports"), "--metrics-file", str(project / "metrics.json"),
+             "--params", str(project / "params.yaml"), "--paper-tables", str(REPO / "reference/paper_tables.yaml")]
+        )
+
+
+def test_markdown_table_is_unpadded() -> None:
+    text = markdown_table(["a", "long header"], "lr", [["x", "1"], ["longer cell", "22"]])
+    assert text == "| a | long header |\n| --- | ---: |\n| x | 1 |\n| longer cell | 22 |\n"
+
+
+def test_render_table3_on_a_known_fixture() -> None:
+    runs = {
+        ("amazon-beauty", "v1"): VariantRuns(
+            seeds=(0, 1),
+            metrics={"HR@10": (0.1, 0.2), "NDCG@10": (0.05, 0.07)},
+            ensemble={"HR@10": 0.25, "NDCG@10": 0.08},
+            time_to_best_s=(1.0, 3.0),
+            total_time_s=(2.0, 4.0),
+            best_epoch=(1, 2),
+            devices=("cpu", "cpu"),
+        )
+    }
+    paper = PaperTables(
+        metrics=("HR@10", "NDCG@10"),
+        convergence_s={},
+        means={"amazon-beauty": {"v1": (0.0974, 0.0556)}},
+        stds={"amazon-beauty": {"v1": (0.0021, 0.0012)}},
+        printed_table4={},
+    )
+    text = render_table3(["amazon-beauty"], ["v1"], ["HR@10", "NDCG@10"], runs, paper)
+    assert "| V1 (+cross-attention) | mean ± std over 2 seeds | 0.1500 ± 0.0707 | 0.0600 ± 0.0141 |" in text
+    assert "| V1 (+cross-attention) | ensemble of 2 seeds (Algorithm 3) | 0.2500 | 0.0800 |" in text
+    assert "| V1 (+cross-attention) | paper | 0.0974 ± 0.0021 | 0.0556 ± 0.0012 |" in text
+
+
+def test_render_table4_formats_tiny_p_and_undefined_tests() -> None:
+    tiny = PairedTTest(n=6, mean_diff=0.0123, t=25.0, p=1.5e-6)
+    undefined = PairedTTest(n=1, mean_diff=0.01, t=None, p=None, undefined="one pair: no variance to test against")
+    comparison = VariantComparison(
+        "ml-100k", "v2", tiny, {"HR@5": undefined}, SignedRankTest(10, 8, 0.002, 30.0, 1.2, 0.2301)
+    )
+    text = render_table4(["ml-100k"], ["baseline", "v2"], ["HR@5"], {("ml-100k", "v2"): comparison}, [])
+    assert "| MovieLens-100K | V2 (+cross-attention +offset noise) | 6 | 25.0000 | 1.50e-06 | yes | 1.2300 |  |" in text
+    assert "| HR@5 | 1 | n/a | n/a | n/a | 1.0000 | one pair: no variance to test against |" in text
+    assert "| 10 | 8 | 30.0 | 1.2000 | 0.2301 | no | 0.2000 |  |" in text
