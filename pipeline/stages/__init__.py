@@ -1,4 +1,8 @@
 """One module per stage; importing this package registers every command on the app."""
 
 from pipeline.stages import (  # noqa: F401
+    dataset_report,
+    download,
+    preprocess,
+    split,
 )
