@@ -32,8 +32,9 @@ Choices and their reasons:
   positions' lambda never reaches a real position), which the tests check by passing lambdas.
 - Transformer blocks are pre-LayerNorm (as the official code) with residual dropout, attention
   dropout, FFN 4H with ReLU (paper) or GELU (official), Xavier-normal linear weights and zero
-  biases (paper). Item embeddings are N(0, 1) as the official code (the paper is silent), row 0
-  included: it is never a class (see `model`) and, with mask "keys", never attended to. Only the
+  biases (paper). Item and positional embeddings are N(0, 1), as the official code's item table
+  (the paper is silent), row 0 included: it is never a class (see `model`) and, with mask
+  "keys", never attended to, so it receives no gradient. Only the
   last position's output is used, so the last block computes its query, FFN and output for that
   row alone.
 - The step embedding follows the official code: sinusoid of t * 1000 / T (cos then sin halves),
@@ -101,7 +102,8 @@ class Attention(nn.Module):
         q = self._split(self.query(query))
         dropout = self.dropout if self.training else 0.0
         if mask == "keys":
-            attended = F.scaled_dot_product_attention(q, keys, values, attn_mask=keep[:, None, None, :], dropout_p=dropout)
+            key_mask = keep[:, None, None, :]
+            attended = F.scaled_dot_product_attention(q, keys, values, attn_mask=key_mask, dropout_p=dropout)
         else:
             attended = F.scaled_dot_product_attention(q, keys, values, dropout_p=dropout)
             real_rows = keep[:, None, -length:, None]
@@ -166,7 +168,9 @@ class Approximator(nn.Module):
         """history [B, L] (left-padded item ids, L <= max_len) -> its x_t-independent parts."""
         length = history.shape[1]
         if length > self.max_len:
-            raise ValueError(f"history length {length} exceeds model.max_len {self.max_len}; keep the last max_len items")
+            raise ValueError(
+                f"history length {length} exceeds model.max_len {self.max_len}; keep the last max_len items"
+            )
         embedded = self.item_embedding(history)
         if self.position is not None:
             # Counted back from the most recent item, so left padding does not move them.
