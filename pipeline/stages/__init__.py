@@ -3,6 +3,10 @@
 from pipeline.stages import (  # noqa: F401
     dataset_report,
     download,
+    evaluate,
     preprocess,
     split,
+    tables,
+    train,
+    ttest,
 )

@@ -1,0 +1,80 @@
+"""Model checkpoints and resume states on disk: always written atomically, read back validated."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from diffurec.config import Config
+from diffurec.errors import DataError
+from diffurec.model import DiffuRec
+from diffurec.train import TrainState
+from pipeline.fileio import atomic_path
+
+
+def save_model(path: Path, model: DiffuRec, items: list[str]) -> None:
+    """The trained weights with everything needed to rebuild the network without params.yaml."""
+    payload = {
+        "variant": model.variant,
+        "n_items": model.n_items,
+        "model_config": dataclasses.asdict(model.config),
+        "items": items,
+        "state_dict": model.state_dict(),
+    }
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_model(path: Path, device: torch.device) -> tuple[DiffuRec, list[str]]:
+    """The network saved by `save_model`, on `device`, and its item vocabulary."""
+    if not path.is_file():
+        raise DataError(f"{path}: no trained model; run `dvc repro` for its train stage first")
+    try:
+        payload = torch.load(path, map_location=device, weights_only=True)
+        config = Config.from_dict({"model": payload["model_config"]}).model
+        model = DiffuRec(payload["n_items"], config, payload["variant"])
+        model.load_state_dict(payload["state_dict"])
+    except (RuntimeError, KeyError, EOFError) as error:
+        raise DataError(f"{path}: not a readable model checkpoint ({error}); delete it and rerun its train stage") from error
+    return model.to(device), payload["items"]
+
+
+def fingerprint(config: Config, dataset: str, variant: str, seed: int, split: Path) -> str:
+    """Identifies a training run: a resume state is only taken up by the very same run."""
+    parts = {
+        "model": dataclasses.asdict(config.model),
+        "train": dataclasses.asdict(config.train),
+        "eval": dataclasses.asdict(config.eval),
+        "run": [dataset, variant, seed],
+        "split": hashlib.sha256(split.read_bytes()).hexdigest(),
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def save_resume(path: Path, state: TrainState, run_fingerprint: str) -> None:
+    with atomic_path(path) as tmp:
+        torch.save({"fingerprint": run_fingerprint, "state": state.as_dict()}, tmp)
+
+
+def load_resume(path: Path, run_fingerprint: str) -> TrainState | None:
+    """The saved state of this exact run, or None (absent, unreadable, or from another config)."""
+    if not path.is_file():
+        return None
+    try:
+        # Our own file; it holds Python and NumPy RNG states that weights_only cannot load.
+        payload: dict[str, Any] = torch.load(path, weights_only=False)
+    except (RuntimeError, EOFError, OSError):
+        return None
+    if payload.get("fingerprint") != run_fingerprint:
+        return None
+    return TrainState.from_dict(payload["state"])
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(parameter.numel() for parameter in model.parameters())
