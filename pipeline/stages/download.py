@@ -11,7 +11,6 @@ import hashlib
 import http.client
 import os
 import shutil
-import tempfile
 import urllib.error
 import urllib.request
 import zipfile
@@ -29,7 +28,7 @@ from diffurec.errors import DataError
 from pipeline import layout
 from pipeline.app import app
 from pipeline.datasets import DatasetSource, bundled_inter, dataset_source, recbole_dir, recbole_url
-from pipeline.fileio import write_json
+from pipeline.fileio import atomic_dir, write_json
 from pipeline.params import DEFAULT_PARAMS, load_config
 
 CHUNK_BYTES = 1 << 20
@@ -55,7 +54,7 @@ def download(
     source = dataset_source(dataset)
     config = load_config(params)
     pin = config.data.sha256.get(dataset)
-    with _staged_dir(out or layout.raw_dir(dataset)) as staging:
+    with atomic_dir(out or layout.raw_dir(dataset)) as staging:
         inter = staging / f"{dataset}.inter"
         if source.archive is None:
             location = bundled_inter(source)
@@ -138,21 +137,3 @@ def _extract(archive: Path, member: str, label: str, dest: Path) -> None:
                 shutil.copyfileobj(packed, out, CHUNK_BYTES)
     except (zipfile.BadZipFile, zlib.error, EOFError) as error:
         raise DataError(f"{label}: not a valid zip archive ({error}); replace the file or re-download it") from error
-
-
-@contextmanager
-def _staged_dir(target: Path) -> Iterator[Path]:
-    """Yield an empty temporary sibling of `target`; it replaces `target` only if the block succeeds."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    # mkdtemp makes the folder private; the output should get the usual umask-based mode.
-    umask = os.umask(0)
-    os.umask(umask)
-    staging.chmod(0o777 & ~umask)
-    try:
-        yield staging
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
