@@ -1,0 +1,247 @@
+"""Algorithm 1: train DiffuRec on every prefix of every training sequence, validate on the
+held-out item, keep the best epoch, and be resumable from any epoch's `TrainState`.
+
+Determinism: the run is seeded once (torch, numpy, python RNGs) before the first epoch; the
+batch order of epoch e comes from `numpy.random.default_rng([seed, e])`, validation draws from
+its own generator (see `diffurec.inference`), and every RNG state is part of `TrainState`, so
+a run resumed from epoch k ends with the same numbers as an uninterrupted one (on CPU).
+
+Speed: data and losses stay on the device; the only host syncs are one per epoch (its mean
+loss) and one per validation (the ranks). On CUDA the forward pass runs under bf16 autocast
+and Adam is fused.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from diffurec.config import Config, ModelConfig
+from diffurec.device import autocast, resolve_device
+from diffurec.errors import ConfigError, DataError
+from diffurec.inference import rank_targets
+from diffurec.metrics import summarize
+from diffurec.sequences import SequenceData, Windows, evaluation_windows, training_windows
+
+# The best epoch is the one with the highest validation NDCG@10 (the first, on ties).
+SELECTION_METRIC = "NDCG@10"
+SELECTION_K = 10
+# The validation subsample (train.valid_users) is the same users for every seed and variant.
+VALID_SAMPLE_SEED = 0
+
+
+@dataclass(frozen=True)
+class TrainState:
+    """Everything needed to continue a run after `epoch` completed epochs.
+
+    `as_dict()` holds only dicts, lists, numbers and tensors, so `torch.save` / `torch.load`
+    (weights_only) round-trip it. `best_model` is None until the first validation.
+    """
+
+    epoch: int
+    model: dict[str, torch.Tensor]
+    optimizer: dict[str, Any]
+    scheduler: dict[str, Any]
+    rng: dict[str, Any]
+    history: list[dict[str, Any]]
+    best_epoch: int
+    best_metrics: dict[str, float] | None
+    best_model: dict[str, torch.Tensor] | None
+    seconds: float
+    seconds_to_best: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {field.name: getattr(self, field.name) for field in fields(self)}
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> TrainState:
+        return cls(**raw)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """The outcome of `fit`; the model it trained now holds the best epoch's weights."""
+
+    history: list[dict[str, Any]]
+    best_epoch: int
+    best_metrics: dict[str, float]
+    seconds_to_best: float
+    seconds_total: float
+
+
+def build_model(n_items: int, config: ModelConfig, variant: str, seed: int) -> nn.Module:
+    """A freshly initialised DiffuRec whose initial weights depend only on `seed`."""
+    from diffurec.model import DiffuRec
+
+    torch.manual_seed(seed)
+    return DiffuRec(n_items, config, variant)
+
+
+def validation_rows(n_users: int, valid_users: int) -> np.ndarray:
+    """Users validated every epoch: all (valid_users 0 or >= n_users) or a fixed sample, sorted."""
+    if valid_users == 0 or valid_users >= n_users:
+        return np.arange(n_users)
+    return np.sort(np.random.default_rng(VALID_SAMPLE_SEED).choice(n_users, valid_users, replace=False))
+
+
+def validation_ks(ks: tuple[int, ...]) -> list[int]:
+    """The reported cut-offs plus the selection cut-off."""
+    return sorted(set(ks) | {SELECTION_K})
+
+
+def _rng_state() -> dict[str, Any]:
+    kind, key, position, has_gauss, gauss = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": [kind, key.tolist(), position, has_gauss, gauss],
+        "python": random.getstate(),
+    }
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if state["cuda"]:
+        torch.cuda.set_rng_state_all(state["cuda"])
+    kind, key, position, has_gauss, gauss = state["numpy"]
+    np.random.set_state((kind, np.array(key, dtype=np.uint32), position, has_gauss, gauss))
+    random.setstate(state["python"])
+
+
+def _seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def _snapshot(state_dict: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy, so later training steps do not change what was handed out."""
+    return copy.deepcopy(state_dict)
+
+
+def _train_epoch(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    windows: Windows,
+    batch_size: int,
+    rng: np.random.Generator,
+    bar: tqdm,
+) -> float:
+    """One pass over every training window; returns the mean loss per sample."""
+    model.train()
+    total = torch.zeros((), device=windows.device)
+    for batch in windows.batches(batch_size, rng):
+        with autocast(windows.device):
+            loss = model(batch.histories, batch.targets)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total += loss.detach().float() * len(batch.host_rows)
+        bar.update()
+    return total.item() / len(windows)
+
+
+def fit(
+    model: nn.Module,
+    data: SequenceData,
+    config: Config,
+    seed: int,
+    *,
+    resume: TrainState | None = None,
+    on_epoch_end: Callable[[TrainState], None] | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Train `model` (a DiffuRec: forward(history, target) -> loss, reconstruct, scores) for
+    `config.train.epochs` epochs, or the rest of them from `resume`.
+
+    Validates on each user's held-out item (`config.train.valid_users` of them) every
+    `train.eval_every` epochs and after the last one, with `config.eval`'s batch size, cut-offs
+    and history masking and the reverse-process seed `seed`. Calls `on_epoch_end(state)` after
+    every epoch. On return the model holds the best epoch's weights.
+    """
+    train_config = config.train
+    device = resolve_device(train_config.device)
+    model.to(device)
+    samples = training_windows(data, config.model.max_len).to(device)
+    if len(samples) == 0:
+        raise DataError("no training samples: every user has a single training item; lower data.min_user_inter filters or use a longer-history dataset")
+    valid = evaluation_windows(data, "valid", config.model.max_len)
+    valid = valid.subset(validation_rows(len(valid), train_config.valid_users)).to(device)
+    optimizer = torch.optim.Adam(
+        model.parameters(), lr=train_config.lr, weight_decay=train_config.weight_decay, fused=device.type == "cuda"
+    )
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=train_config.lr_decay_epoch, gamma=train_config.lr_decay_gamma)
+
+    if resume is None:
+        _seed_everything(seed)
+        state = TrainState(0, {}, {}, {}, {}, [], 0, None, None, 0.0, 0.0)
+    else:
+        if resume.epoch > train_config.epochs:
+            raise ConfigError(
+                f"params: the checkpoint is at epoch {resume.epoch}, past train.epochs ({train_config.epochs}); "
+                "raise train.epochs or start afresh"
+            )
+        model.load_state_dict(resume.model)
+        optimizer.load_state_dict(resume.optimizer)
+        scheduler.load_state_dict(resume.scheduler)
+        _set_rng_state(resume.rng)
+        state = resume
+
+    for epoch in range(state.epoch + 1, train_config.epochs + 1):
+        lr = optimizer.param_groups[0]["lr"]
+        started = time.perf_counter()
+        with tqdm(total=_n_batches(samples, train_config.batch_size), desc=f"epoch {epoch}", unit="batch",
+                  disable=not progress, leave=False) as bar:
+            loss = _train_epoch(model, optimizer, samples, train_config.batch_size, np.random.default_rng([seed, epoch]), bar)
+        scheduler.step()
+        train_seconds = time.perf_counter() - started
+
+        metrics = None
+        started = time.perf_counter()
+        if epoch % train_config.eval_every == 0 or epoch == train_config.epochs:
+            ranks = rank_targets(model, valid, batch_size=config.eval.batch_size, seed=seed,
+                                 mask_history=config.eval.mask_history, progress=progress)
+            metrics = summarize(ranks, validation_ks(config.eval.ks))
+        valid_seconds = time.perf_counter() - started
+
+        seconds = state.seconds + train_seconds + valid_seconds
+        row = {"epoch": epoch, "loss": loss, "lr": lr, "train_seconds": train_seconds, "valid_seconds": valid_seconds,
+               "valid": metrics}
+        improved = metrics is not None and (state.best_metrics is None or metrics[SELECTION_METRIC] > state.best_metrics[SELECTION_METRIC])
+        state = TrainState(
+            epoch=epoch,
+            model=_snapshot(model.state_dict()),
+            optimizer=_snapshot(optimizer.state_dict()),
+            scheduler=_snapshot(scheduler.state_dict()),
+            rng=_rng_state(),
+            history=[*state.history, row],
+            best_epoch=epoch if improved else state.best_epoch,
+            best_metrics=metrics if improved else state.best_metrics,
+            best_model=_snapshot(model.state_dict()) if improved else state.best_model,
+            seconds=seconds,
+            seconds_to_best=seconds if improved else state.seconds_to_best,
+        )
+        if on_epoch_end is not None:
+            on_epoch_end(state)
+
+    model.load_state_dict(state.best_model)
+    return TrainResult(
+        history=state.history,
+        best_epoch=state.best_epoch,
+        best_metrics=state.best_metrics,
+        seconds_to_best=state.seconds_to_best,
+        seconds_total=state.seconds,
+    )
+
+
+def _n_batches(windows: Windows, batch_size: int) -> int:
+    return -(-len(windows) // batch_size)
