@@ -30,6 +30,7 @@ from diffurec.device import autocast, resolve_device
 from diffurec.errors import ConfigError, DataError
 from diffurec.inference import rank_targets
 from diffurec.metrics import summarize
+from diffurec.model import DiffuRec
 from diffurec.sequences import SequenceData, Windows, evaluation_windows, training_windows
 
 # The best epoch is the one with the highest validation NDCG@10 (the first, on ties).
@@ -78,10 +79,8 @@ class TrainResult:
     seconds_total: float
 
 
-def build_model(n_items: int, config: ModelConfig, variant: str, seed: int) -> nn.Module:
+def build_model(n_items: int, config: ModelConfig, variant: str, seed: int) -> DiffuRec:
     """A freshly initialised DiffuRec whose initial weights depend only on `seed`."""
-    from diffurec.model import DiffuRec
-
     torch.manual_seed(seed)
     return DiffuRec(n_items, config, variant)
 

@@ -1,0 +1,89 @@
+import io
+
+import numpy as np
+import pytest
+import torch
+
+from diffurec.errors import ConfigError
+from diffurec.sequences import encode
+from diffurec.train import TrainState, build_model, fit, validation_rows
+from synthetic import cycle_split, tiny_config
+
+DATA = encode(cycle_split(60, 20, seed=2))
+
+
+def numbers(history):
+    """Every per-epoch number except the wall-clock times."""
+    return [(row["epoch"], row["loss"], row["lr"], row["valid"]) for row in history]
+
+
+def round_trip(state: TrainState) -> TrainState:
+    """Through torch.save / torch.load(weights_only=True), as the pipeline stores it."""
+    buffer = io.BytesIO()
+    torch.save(state.as_dict(), buffer)
+    buffer.seek(0)
+    return TrainState.from_dict(torch.load(buffer, weights_only=True))
+
+
+def train(config, seed=0, variant="v2", **kwargs):
+    model = build_model(DATA.n_items, config.model, variant, seed)
+    return model, fit(model, DATA, config, seed, progress=False, **kwargs)
+
+
+def test_same_seed_gives_bit_identical_runs_on_cpu_and_another_seed_does_not():
+    config = tiny_config(epochs=2)
+    model_a, result_a = train(config)
+    model_b, result_b = train(config)
+    assert numbers(result_a.history) == numbers(result_b.history)
+    for (name, a), b in zip(model_a.state_dict().items(), model_b.state_dict().values()):
+        assert torch.equal(a, b), name
+    _, result_c = train(config, seed=1)
+    assert numbers(result_c.history) != numbers(result_a.history)
+
+
+def test_resume_from_a_saved_mid_run_state_ends_like_an_uninterrupted_run():
+    config = tiny_config(epochs=3, lr_decay_epoch=2, lr_decay_gamma=0.5)
+    states = []
+    model, result = train(config, on_epoch_end=lambda state: states.append(round_trip(state)))
+    assert [state.epoch for state in states] == [1, 2, 3]
+    # The resumed model starts from other weights: everything must come from the state.
+    resumed_model = build_model(DATA.n_items, config.model, "v2", seed=9)
+    resumed = fit(resumed_model, DATA, config, 0, resume=states[0], progress=False)
+    assert numbers(resumed.history) == numbers(result.history)
+    assert resumed.best_epoch == result.best_epoch
+    for (name, a), b in zip(model.state_dict().items(), resumed_model.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert [row["lr"] for row in result.history] == [0.005, 0.005, 0.0025]
+
+
+def test_best_epoch_weights_are_kept_and_validation_follows_eval_every():
+    config = tiny_config(epochs=3, eval_every=2)
+    states = []
+    model, result = train(config, variant="baseline", on_epoch_end=states.append)
+    validated = [row["epoch"] for row in result.history if row["valid"] is not None]
+    assert validated == [2, 3]
+    ndcg = {row["epoch"]: row["valid"]["NDCG@10"] for row in result.history if row["valid"]}
+    assert result.best_epoch == max(validated, key=lambda epoch: (ndcg[epoch], -epoch))
+    assert result.best_metrics["NDCG@10"] == ndcg[result.best_epoch]
+    assert list(result.best_metrics) == ["HR@5", "NDCG@5", "HR@10", "NDCG@10", "HR@20", "NDCG@20"]
+    best = states[result.best_epoch - 1].model
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(tensor, best[name]), name
+    assert 0 < result.seconds_to_best <= result.seconds_total
+    assert result.seconds_total == pytest.approx(sum(r["train_seconds"] + r["valid_seconds"] for r in result.history))
+
+
+def test_resume_past_the_configured_epochs_is_refused():
+    states = []
+    train(tiny_config(epochs=2), variant="baseline", on_epoch_end=states.append)
+    model = build_model(DATA.n_items, tiny_config().model, "baseline", 0)
+    with pytest.raises(ConfigError, match="past train.epochs"):
+        fit(model, DATA, tiny_config(epochs=1), 0, resume=states[-1], progress=False)
+
+
+def test_validation_sample_is_fixed_sorted_and_all_users_when_zero():
+    assert np.array_equal(validation_rows(50, 0), np.arange(50))
+    assert np.array_equal(validation_rows(50, 80), np.arange(50))
+    sample = validation_rows(50, 10)
+    assert len(set(sample.tolist())) == 10 and np.all(np.diff(sample) > 0)
+    assert np.array_equal(sample, validation_rows(50, 10))
