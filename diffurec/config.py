@@ -8,6 +8,7 @@ a typo in `params.yaml` or in `dvc exp run -S` fails loudly instead of being ign
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -85,6 +86,79 @@ class EvalConfig:
     device: str = "auto"
 
 
+# RecBole models the baselines stage can run, and the settings of each that params.yaml may set
+# (RecBole's own names; tests/test_recbole_compat.py checks them against RecBole's model files).
+RECBOLE_MODEL_SETTINGS = {
+    "GRU4Rec": ("embedding_size", "hidden_size", "num_layers", "dropout_prob", "loss_type"),
+    "SASRec": (
+        "n_layers", "n_heads", "hidden_size", "inner_size", "hidden_dropout_prob", "attn_dropout_prob", "loss_type",
+    ),
+    "BERT4Rec": (
+        "n_layers", "n_heads", "hidden_size", "inner_size", "hidden_dropout_prob", "attn_dropout_prob", "loss_type",
+        "mask_ratio",
+    ),
+}
+
+RECBOLE_MODEL_SETTINGS_ALL = tuple(sorted({name for names in RECBOLE_MODEL_SETTINGS.values() for name in names}))
+_INT_SETTINGS = ("embedding_size", "hidden_size", "inner_size", "n_layers", "num_layers", "n_heads")
+
+
+@dataclass(frozen=True)
+class RecBoleModelConfig:
+    """One baseline run through RecBole. Every None means RecBole's default for that model."""
+
+    model: Literal["GRU4Rec", "SASRec", "BERT4Rec"] | None = None
+    epochs: int | None = None
+    train_batch_size: int | None = None
+    learning_rate: float | None = None
+    weight_decay: float | None = None
+    # Early stopping: evaluations without a better validation NDCG@10 before training stops.
+    stopping_step: int | None = None
+    # History length (RecBole's MAX_ITEM_LIST_LENGTH); None = model.max_len, DiffuRec's.
+    max_len: int | None = None
+    # "BPR" is RecBole's pairwise loss with one uniform negative, the nearest it has to SASRec's BCE.
+    loss_type: Literal["CE", "BPR"] | None = None
+    embedding_size: int | None = None
+    hidden_size: int | None = None
+    inner_size: int | None = None
+    n_layers: int | None = None
+    num_layers: int | None = None
+    n_heads: int | None = None
+    dropout_prob: float | None = None
+    hidden_dropout_prob: float | None = None
+    attn_dropout_prob: float | None = None
+    mask_ratio: float | None = None
+
+    def model_settings(self) -> dict[str, Any]:
+        """The model settings given here (not None), by RecBole name."""
+        return {
+            name: getattr(self, name)
+            for name in RECBOLE_MODEL_SETTINGS.get(self.model, ())
+            if getattr(self, name) is not None
+        }
+
+
+def _default_baselines() -> dict[str, RecBoleModelConfig]:
+    # The paper names its baselines only; it trains them fully with RecBole's settings. SASRec as
+    # DiffuRec compared it (pairwise loss), and with cross-entropy, the stronger literature setting.
+    return {
+        "GRU4Rec": RecBoleModelConfig(model="GRU4Rec"),
+        "SASRec": RecBoleModelConfig(model="SASRec", loss_type="BPR"),
+        "SASRec-CE": RecBoleModelConfig(model="SASRec", loss_type="CE"),
+        "BERT4Rec": RecBoleModelConfig(model="BERT4Rec"),
+    }
+
+
+@dataclass(frozen=True)
+class RecBoleConfig:
+    seed: int = 0
+    # torch CPU threads while a baseline trains; 0 = torch's default. On a busy machine one thread
+    # can be many times faster than two that wait on each other.
+    threads: int = 0
+    # Baseline name (as listed in `baselines`) -> its RecBole run.
+    models: dict[str, RecBoleModelConfig] = field(default_factory=_default_baselines)
+
+
 @dataclass(frozen=True)
 class Config:
     datasets: tuple[str, ...] = ("ml-100k",)
@@ -94,6 +168,8 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    baselines: tuple[str, ...] = ("GRU4Rec", "SASRec", "SASRec-CE", "BERT4Rec")
+    recbole: RecBoleConfig = field(default_factory=RecBoleConfig)
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any] | None) -> Config:
@@ -145,6 +221,51 @@ class Config:
             device = getattr(self.train if key.startswith("train") else self.eval, "device")
             if device not in ("auto", "cpu") and not device.startswith("cuda"):
                 raise ConfigError(f"params: {key} must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}")
+        _check_baselines(self.baselines, self.recbole)
+
+
+def _check_baselines(baselines: tuple[str, ...], recbole: RecBoleConfig) -> None:
+    if not baselines:
+        raise ConfigError("params: 'baselines' is empty; list at least one name from recbole.models")
+    if len(set(baselines)) != len(baselines):
+        raise ConfigError(f"params: 'baselines' has duplicates: {list(baselines)}")
+    for name in baselines:
+        if name not in recbole.models:
+            raise ConfigError(
+                f"params: baseline {name!r} in 'baselines' has no entry in recbole.models "
+                f"(it has {list(recbole.models)}); add recbole.models.{name} with at least `model:`"
+            )
+    if recbole.threads < 0:
+        raise ConfigError(f"params: recbole.threads must be >= 0 (0 = torch's default), got {recbole.threads}")
+    for name, run in recbole.models.items():
+        _check_recbole_model(f"recbole.models.{name}", name, run)
+
+
+def _check_recbole_model(key: str, name: str, run: RecBoleModelConfig) -> None:
+    # The name becomes a folder and part of a DVC stage name.
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
+        raise ConfigError(f"params: {key}: use only letters, digits, '-' and '_' in a baseline name")
+    if run.model is None:
+        raise ConfigError(f"params: {key}.model is missing; set it to one of {list(RECBOLE_MODEL_SETTINGS)}")
+    allowed = RECBOLE_MODEL_SETTINGS[run.model]
+    for setting in set(RECBOLE_MODEL_SETTINGS_ALL) - set(allowed):
+        if getattr(run, setting) is not None:
+            raise ConfigError(
+                f"params: {key}.{setting}: RecBole's {run.model} has no such setting; remove it "
+                f"({run.model} takes {list(allowed)})"
+            )
+    for setting in ("epochs", "train_batch_size", "stopping_step", "max_len", *_INT_SETTINGS):
+        value = getattr(run, setting)
+        if value is not None and value < 1:
+            raise ConfigError(f"params: {key}.{setting} must be >= 1, got {value}")
+    for setting in ("dropout_prob", "hidden_dropout_prob", "attn_dropout_prob", "mask_ratio"):
+        value = getattr(run, setting)
+        if value is not None and not 0.0 <= value < 1.0:
+            raise ConfigError(f"params: {key}.{setting} must be in [0, 1), got {value}")
+    if run.learning_rate is not None and run.learning_rate <= 0:
+        raise ConfigError(f"params: {key}.learning_rate must be > 0, got {run.learning_rate}")
+    if run.weight_decay is not None and run.weight_decay < 0:
+        raise ConfigError(f"params: {key}.weight_decay must be >= 0, got {run.weight_decay}")
 
 
 def _check_members(key: str, values: tuple[str, ...], allowed: tuple[str, ...]) -> None:
