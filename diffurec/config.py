@@ -160,6 +160,19 @@ class RecBoleConfig:
 
 
 @dataclass(frozen=True)
+class AnalysisConfig:
+    # Paper section 6.5: the top 20% of items by training interactions are head items.
+    head_fraction: float = 0.2
+    # Users are split into len + 1 sequence-length groups at these percentiles of their lengths.
+    length_percentiles: tuple[float, ...] = (20.0, 40.0, 60.0, 80.0)
+    # t-SNE of the reconstructed x0 (Figures 3-6): a fixed sample of test users per dataset,
+    # drawn and embedded with tsne_seed; the model is the first seed's run of each variant.
+    tsne_users: int = 500
+    tsne_perplexity: float = 30.0
+    tsne_seed: int = 0
+
+
+@dataclass(frozen=True)
 class Config:
     datasets: tuple[str, ...] = ("ml-100k",)
     variants: tuple[str, ...] = VARIANTS
@@ -168,6 +181,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
     baselines: tuple[str, ...] = ("GRU4Rec", "SASRec", "SASRec-CE", "BERT4Rec")
     recbole: RecBoleConfig = field(default_factory=RecBoleConfig)
 
@@ -222,6 +236,7 @@ class Config:
             if device not in ("auto", "cpu") and not device.startswith("cuda"):
                 raise ConfigError(f"params: {key} must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}")
         _check_baselines(self.baselines, self.recbole)
+        _check_analysis(self.analysis)
 
 
 def _check_baselines(baselines: tuple[str, ...], recbole: RecBoleConfig) -> None:
@@ -266,6 +281,21 @@ def _check_recbole_model(key: str, name: str, run: RecBoleModelConfig) -> None:
         raise ConfigError(f"params: {key}.learning_rate must be > 0, got {run.learning_rate}")
     if run.weight_decay is not None and run.weight_decay < 0:
         raise ConfigError(f"params: {key}.weight_decay must be >= 0, got {run.weight_decay}")
+
+
+def _check_analysis(analysis: AnalysisConfig) -> None:
+    if not 0.0 < analysis.head_fraction < 1.0:
+        raise ConfigError(f"params: analysis.head_fraction must be in (0, 1), got {analysis.head_fraction}")
+    percentiles = list(analysis.length_percentiles)
+    if not percentiles or any(not 0.0 < p < 100.0 for p in percentiles) or percentiles != sorted(set(percentiles)):
+        raise ConfigError(f"params: analysis.length_percentiles must be increasing values in (0, 100), got {percentiles}")
+    if analysis.tsne_users < 2:
+        raise ConfigError(f"params: analysis.tsne_users must be >= 2, got {analysis.tsne_users}")
+    if not 0.0 < analysis.tsne_perplexity < analysis.tsne_users:
+        raise ConfigError(
+            f"params: analysis.tsne_perplexity must be in (0, analysis.tsne_users = {analysis.tsne_users}), "
+            f"got {analysis.tsne_perplexity}"
+        )
 
 
 def _check_members(key: str, values: tuple[str, ...], allowed: tuple[str, ...]) -> None:
