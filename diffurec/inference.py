@@ -95,7 +95,9 @@ def rank_targets(
     return ranks.cpu().numpy()
 
 
-def reconstruct_users(model: nn.Module, windows: Windows, *, batch_size: int, seed: int = 0, progress: bool = True) -> np.ndarray:
+def reconstruct_users(
+    model: nn.Module, windows: Windows, *, batch_size: int, seed: int = 0, progress: bool = True
+) -> np.ndarray:
     """The reverse process's x0 for every window, float32 [S, H] in window order (for t-SNE)."""
     device = windows.device
     generator = torch.Generator(device=device).manual_seed(seed)

@@ -24,7 +24,9 @@ def popularity_scores(sequences: list[np.ndarray], n_items: int) -> torch.Tensor
     return torch.from_numpy(counts)
 
 
-def popularity_ranks(scores: torch.Tensor, windows: Windows, *, batch_size: int, mask_history: bool = False) -> np.ndarray:
+def popularity_ranks(
+    scores: torch.Tensor, windows: Windows, *, batch_size: int, mask_history: bool = False
+) -> np.ndarray:
     """Rank of each window's target under the fixed `scores` [n_items + 1], int64 [S] in
     window order; same tie rule and history masking as the models' ranks."""
     scores = scores.to(windows.device)

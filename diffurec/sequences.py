@@ -48,20 +48,28 @@ def encode(split: pd.DataFrame) -> SequenceData:
     """
     missing = [column for column in SPLIT_COLUMNS if column not in split.columns]
     if missing:
-        raise DataError(f"split frame lacks column(s) {missing}; expected {list(SPLIT_COLUMNS)} (re-run the split stage)")
+        raise DataError(
+            f"split frame lacks column(s) {missing}; expected {list(SPLIT_COLUMNS)} (re-run the split stage)"
+        )
     if split.empty:
-        raise DataError("split frame has no users; check the dataset filters (data.min_user_inter, data.min_item_inter)")
+        raise DataError(
+            "split frame has no users; check the dataset filters (data.min_user_inter, data.min_item_inter)"
+        )
     ids: dict[str, int] = {}
     train: list[np.ndarray] = []
     valid = np.empty(len(split), dtype=np.int64)
     test = np.empty(len(split), dtype=np.int64)
-    for row, (user, history, valid_item, test_item) in enumerate(split.loc[:, list(SPLIT_COLUMNS)].itertuples(index=False)):
+    rows = split.loc[:, list(SPLIT_COLUMNS)].itertuples(index=False)
+    for row, (user, history, valid_item, test_item) in enumerate(rows):
         if len(history) == 0:
-            raise DataError(f"split frame: user {user!r} has no training items; leave-one-out needs >= 3 interactions per user")
+            raise DataError(
+                f"split frame: user {user!r} has no training items; leave-one-out needs >= 3 interactions per user"
+            )
         train.append(np.array([ids.setdefault(str(item), len(ids) + 1) for item in history], dtype=np.int64))
         valid[row] = ids.setdefault(str(valid_item), len(ids) + 1)
         test[row] = ids.setdefault(str(test_item), len(ids) + 1)
-    return SequenceData(users=[str(user) for user in split["user_id"]], items=list(ids), train=train, valid=valid, test=test)
+    users = [str(user) for user in split["user_id"]]
+    return SequenceData(users=users, items=list(ids), train=train, valid=valid, test=test)
 
 
 @dataclass(frozen=True)
@@ -156,7 +164,9 @@ class Windows:
             yield Batch(rows, order[start:stop], self.histories(rows, width), self.items[self.ends[rows]])
 
 
-def plan_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator | None) -> tuple[np.ndarray, list[int]]:
+def plan_batches(
+    lengths: np.ndarray, batch_size: int, rng: np.random.Generator | None
+) -> tuple[np.ndarray, list[int]]:
     """Order windows so each batch holds similar lengths; return (order, batch boundaries).
 
     Within each batch the last window is the longest, so it gives the batch width.
@@ -176,7 +186,8 @@ def plan_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator 
 
 def _windows(data: SequenceData, user_ends: list[np.ndarray], max_len: int) -> Windows:
     """Windows whose targets sit at `user_ends[u]` (positions within user u's full sequence)."""
-    sequences = [np.concatenate([train, [valid, test]]) for train, valid, test in zip(data.train, data.valid, data.test)]
+    held_out = zip(data.valid, data.test)
+    sequences = [np.concatenate([train, [valid, test]]) for train, (valid, test) in zip(data.train, held_out)]
     starts = np.cumsum([0] + [len(sequence) for sequence in sequences[:-1]])
     ends = np.concatenate([start + positions for start, positions in zip(starts, user_ends)]).astype(np.int64)
     seen = np.concatenate(user_ends).astype(np.int64)

@@ -127,26 +127,24 @@ def _snapshot(state_dict: dict[str, Any]) -> dict[str, Any]:
     return copy.deepcopy(state_dict)
 
 
-def _train_epoch(
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    windows: Windows,
-    batch_size: int,
-    rng: np.random.Generator,
-    bar: tqdm,
-) -> float:
+def _train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, samples: Windows, batch_size: int,
+                 rng: np.random.Generator, bar: tqdm) -> float:
     """One pass over every training window; returns the mean loss per sample."""
     model.train()
-    total = torch.zeros((), device=windows.device)
-    for batch in windows.batches(batch_size, rng):
-        with autocast(windows.device):
+    total = torch.zeros((), device=samples.device)
+    for batch in samples.batches(batch_size, rng):
+        with autocast(samples.device):
             loss = model(batch.histories, batch.targets)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         total += loss.detach().float() * len(batch.host_rows)
         bar.update()
-    return total.item() / len(windows)
+    return total.item() / len(samples)
+
+
+def _is_better(metrics: dict[str, float] | None, best: dict[str, float] | None) -> bool:
+    return metrics is not None and (best is None or metrics[SELECTION_METRIC] > best[SELECTION_METRIC])
 
 
 def fit(
@@ -167,65 +165,64 @@ def fit(
     and history masking and the reverse-process seed `seed`. Calls `on_epoch_end(state)` after
     every epoch. On return the model holds the best epoch's weights.
     """
-    train_config = config.train
-    device = resolve_device(train_config.device)
+    settings = config.train
+    device = resolve_device(settings.device)
     model.to(device)
     samples = training_windows(data, config.model.max_len).to(device)
     if len(samples) == 0:
-        raise DataError("no training samples: every user has a single training item; lower data.min_user_inter filters or use a longer-history dataset")
+        raise DataError("no training samples: every user has a single training item; "
+                        "lower the dataset's filters (data.min_user_inter) or use a longer-history dataset")
     valid = evaluation_windows(data, "valid", config.model.max_len)
-    valid = valid.subset(validation_rows(len(valid), train_config.valid_users)).to(device)
-    optimizer = torch.optim.Adam(
-        model.parameters(), lr=train_config.lr, weight_decay=train_config.weight_decay, fused=device.type == "cuda"
-    )
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=train_config.lr_decay_epoch, gamma=train_config.lr_decay_gamma)
+    valid = valid.subset(validation_rows(len(valid), settings.valid_users)).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay,
+                                 fused=device.type == "cuda")
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, settings.lr_decay_epoch, settings.lr_decay_gamma)
 
     if resume is None:
         _seed_everything(seed)
         state = TrainState(0, {}, {}, {}, {}, [], 0, None, None, 0.0, 0.0)
     else:
-        if resume.epoch > train_config.epochs:
-            raise ConfigError(
-                f"params: the checkpoint is at epoch {resume.epoch}, past train.epochs ({train_config.epochs}); "
-                "raise train.epochs or start afresh"
-            )
+        if resume.epoch > settings.epochs:
+            raise ConfigError(f"params: the checkpoint is at epoch {resume.epoch}, past train.epochs "
+                              f"({settings.epochs}); raise train.epochs or start afresh")
         model.load_state_dict(resume.model)
         optimizer.load_state_dict(resume.optimizer)
         scheduler.load_state_dict(resume.scheduler)
         _set_rng_state(resume.rng)
         state = resume
 
-    for epoch in range(state.epoch + 1, train_config.epochs + 1):
+    for epoch in range(state.epoch + 1, settings.epochs + 1):
         lr = optimizer.param_groups[0]["lr"]
         started = time.perf_counter()
-        with tqdm(total=_n_batches(samples, train_config.batch_size), desc=f"epoch {epoch}", unit="batch",
+        with tqdm(total=_n_batches(samples, settings.batch_size), desc=f"epoch {epoch}", unit="batch",
                   disable=not progress, leave=False) as bar:
-            loss = _train_epoch(model, optimizer, samples, train_config.batch_size, np.random.default_rng([seed, epoch]), bar)
+            loss = _train_epoch(model, optimizer, samples, settings.batch_size,
+                                np.random.default_rng([seed, epoch]), bar)
         scheduler.step()
         train_seconds = time.perf_counter() - started
 
-        metrics = None
         started = time.perf_counter()
-        if epoch % train_config.eval_every == 0 or epoch == train_config.epochs:
+        metrics = None
+        if epoch % settings.eval_every == 0 or epoch == settings.epochs:
             ranks = rank_targets(model, valid, batch_size=config.eval.batch_size, seed=seed,
                                  mask_history=config.eval.mask_history, progress=progress)
             metrics = summarize(ranks, validation_ks(config.eval.ks))
         valid_seconds = time.perf_counter() - started
 
         seconds = state.seconds + train_seconds + valid_seconds
-        row = {"epoch": epoch, "loss": loss, "lr": lr, "train_seconds": train_seconds, "valid_seconds": valid_seconds,
-               "valid": metrics}
-        improved = metrics is not None and (state.best_metrics is None or metrics[SELECTION_METRIC] > state.best_metrics[SELECTION_METRIC])
+        improved = _is_better(metrics, state.best_metrics)
+        weights = _snapshot(model.state_dict())
         state = TrainState(
             epoch=epoch,
-            model=_snapshot(model.state_dict()),
+            model=weights,
             optimizer=_snapshot(optimizer.state_dict()),
             scheduler=_snapshot(scheduler.state_dict()),
             rng=_rng_state(),
-            history=[*state.history, row],
+            history=[*state.history, {"epoch": epoch, "loss": loss, "lr": lr, "train_seconds": train_seconds,
+                                      "valid_seconds": valid_seconds, "valid": metrics}],
             best_epoch=epoch if improved else state.best_epoch,
             best_metrics=metrics if improved else state.best_metrics,
-            best_model=_snapshot(model.state_dict()) if improved else state.best_model,
+            best_model=weights if improved else state.best_model,
             seconds=seconds,
             seconds_to_best=seconds if improved else state.seconds_to_best,
         )
