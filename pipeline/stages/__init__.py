@@ -1,11 +1,13 @@
 """One module per stage; importing this package registers every command on the app."""
 
 from pipeline.stages import (  # noqa: F401
+    baselines,
     dataset_report,
     download,
     evaluate,
     preprocess,
     split,
+    table5,
     tables,
     train,
     ttest,

@@ -1,0 +1,86 @@
+"""RecBole 1.2.1 works with the numpy, torch and pandas installed here, and leaves no trace behind.
+
+These tests train a real (tiny) RecBole model, so they fail as soon as an upgrade breaks RecBole
+again; the shim's fixes are described in pipeline/recbole_compat.py.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import pytest
+import torch
+import yaml
+
+from data_stage_support import ML100K_INTER
+from diffurec.config import RECBOLE_MODEL_SETTINGS, RecBoleModelConfig
+from diffurec.metrics import summarize
+from diffurec.preprocess import preprocess
+from diffurec.split import leave_one_out
+from pipeline.atomic_file import read_inter
+from pipeline.datasets import recbole_dir
+from pipeline.recbole_compat import build_config, load_checkpoint, recbole_session
+from pipeline.recbole_runner import RECBOLE_DATASET, prepare, recbole_settings, train_and_rank, write_atomic_inter
+
+TINY = {"epochs": 2, "max_len": 5, "hidden_size": 8, "inner_size": 16, "train_batch_size": 512}
+
+
+@pytest.fixture(scope="module")
+def small_split():
+    """The first 80 users of ml-100k (5-core, leave-one-out): a few thousand training samples."""
+    return leave_one_out(preprocess(read_inter(ML100K_INTER), 5, 5)).head(80).reset_index(drop=True)
+
+
+def test_a_recbole_model_trains_and_ranks_without_writing_outside_its_folders(tmp_path, monkeypatch, small_split):
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    run = RecBoleModelConfig(model="SASRec", loss_type="CE", **TINY)
+    write_atomic_inter(small_split, tmp_path / "data")
+    settings = recbole_settings(run, 50, 0, tmp_path / "data", tmp_path / "checkpoints")
+    with recbole_session(tmp_path / "recbole.log", "test", threads=1) as bar:
+        prepared = prepare(run, settings)
+        bar.expect(prepared.config["epochs"])
+        result = train_and_rank(prepared, run, small_split["user_id"])
+        # RecBole's own evaluation of the reloaded best model (numpy 2 in its metrics code).
+        from recbole.utils import get_model, get_trainer
+
+        model = get_model("SASRec")(prepared.config, prepared.train._dataset)
+        trainer = get_trainer(prepared.config["MODEL_TYPE"], "SASRec")(prepared.config, model)
+        checkpoint = next((tmp_path / "checkpoints").glob("SASRec-*.pth"))
+        model.load_state_dict(load_checkpoint(checkpoint)["state_dict"])
+        theirs = trainer.evaluate(prepared.test, load_best_model=False)
+    ours = summarize(result.ranks["rank"].to_numpy(), (10,))
+    assert theirs["hit@10"] == pytest.approx(ours["HR@10"], abs=1e-4)
+    assert theirs["ndcg@10"] == pytest.approx(ours["NDCG@10"], abs=1e-4)
+    assert list(cwd.iterdir()) == []  # no ./log, ./log_tensorboard or ./saved
+    log = (tmp_path / "recbole.log").read_text()
+    assert "epoch 1 training" in log and "\x1b[" not in log
+    assert result.settings["loss_type"] == "CE" and result.settings["max_len"] == 5
+
+
+def test_session_restores_logging_threads_and_recbole(tmp_path):
+    import recbole.trainer.trainer as recbole_trainer
+
+    root = logging.getLogger()
+    before = (list(root.handlers), root.level, torch.get_num_threads(), recbole_trainer.tqdm)
+    with recbole_session(tmp_path / "log", "test", threads=1):
+        assert torch.get_num_threads() == 1
+        assert recbole_trainer.tqdm is not before[3]
+    assert (list(root.handlers), root.level, torch.get_num_threads(), recbole_trainer.tqdm) == before
+
+
+def test_recbole_config_ignores_the_command_line(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["pytest", "--epochs=7", "--MAX_ITEM_LIST_LENGTH=3"])
+    (tmp_path / RECBOLE_DATASET).mkdir()
+    settings = {"data_path": str(tmp_path), "epochs": 4, "train_neg_sample_args": None}
+    config = build_config("GRU4Rec", RECBOLE_DATASET, settings)
+    assert config["epochs"] == 4
+    assert config["MAX_ITEM_LIST_LENGTH"] == 50
+
+
+@pytest.mark.parametrize("model", sorted(RECBOLE_MODEL_SETTINGS))
+def test_settings_params_may_set_are_recbole_settings_of_that_model(model):
+    defaults = yaml.safe_load((recbole_dir() / "properties" / "model" / f"{model}.yaml").read_text())
+    assert set(RECBOLE_MODEL_SETTINGS[model]) <= set(defaults)
