@@ -1,6 +1,7 @@
 """One module per stage; importing this package registers every command on the app."""
 
 from pipeline.stages import (  # noqa: F401
+    analysis,
     baselines,
     dataset_report,
     download,
