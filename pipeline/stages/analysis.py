@@ -86,9 +86,9 @@ def _dataset_case(dataset: str, config: Config) -> DatasetCase:
 
 @app.command("case-study")
 def case_study() -> None:
-    """RQ3: HR/NDCG@K on head vs long-tail test items and on five sequence-length groups, for every
-    variant (seed mean and Algorithm 3's ensemble) and every baseline with test ranks; the
-    ensemble's gain over a single seed per group.
+    """RQ3: HR/NDCG@K on head vs long-tail test items and on sequence-length groups (cut at
+    analysis.length_percentiles), for every variant (seed mean and Algorithm 3's ensemble) and
+    every baseline with test ranks; the ensemble's gain over a single seed per group.
 
     Reads datasets, variants, seeds, baselines, eval.ks and analysis.* from params.yaml. Writes
     reports/case_study.md and the bar charts reports/figures/case_study_groups.png and
