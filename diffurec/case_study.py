@@ -57,8 +57,9 @@ def dataset_groups(
     dataset: str, data: SequenceData, head_fraction: float, percentiles: Sequence[float]
 ) -> DatasetGroups:
     """Head items from the training lists; users grouped by test target and by full sequence length."""
-    counts = popularity_scores(data.train, data.n_items).numpy()[1:]
-    head = head_items(np.concatenate([[0.0], counts]), head_fraction)
+    scores = popularity_scores(data.train, data.n_items).numpy()
+    head = head_items(scores, head_fraction)
+    counts = scores[1:]
     lengths = np.array([len(train) + 2 for train in data.train])
     boundaries = length_boundaries(lengths, percentiles)
     return DatasetGroups(
