@@ -54,7 +54,11 @@ def table5(
             + _reported_rows(reported, dataset, config)
         )
         tables.append(DatasetTable(dataset, tuple(methods), _user_test(runs, dataset, config, methods, metrics)))
-    notes = [f"Seeds: {', '.join(map(str, config.seeds))}; baselines trained once with seed {config.recbole.seed}."]
+    notes = [
+        f"Seeds: {', '.join(map(str, config.seeds))}; baselines trained once with seed {config.recbole.seed}.",
+        "Re-run baselines train for at most Max epochs (params.yaml, recbole.models) with early stopping on "
+        "validation NDCG@10; a profile with only a few epochs (the default CPU one) leaves them far from converged.",
+    ]
     unreported = [DATASET_NAMES[d] for d in config.datasets if d not in reported]
     if unreported:
         notes.append(f"The paper reports no numbers for {', '.join(unreported)}: its reported rows are empty there.")
