@@ -7,7 +7,9 @@ again; the shim's fixes are described in pipeline/recbole_compat.py.
 from __future__ import annotations
 
 import logging
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -23,6 +25,7 @@ from pipeline.datasets import recbole_dir
 from pipeline.recbole_compat import build_config, load_checkpoint, recbole_session
 from pipeline.recbole_runner import RECBOLE_DATASET, prepare, recbole_settings, train_and_rank, write_atomic_inter
 
+REPO = Path(__file__).resolve().parents[1]
 TINY = {"epochs": 2, "max_len": 5, "hidden_size": 8, "inner_size": 16, "train_batch_size": 512}
 
 
@@ -84,3 +87,10 @@ def test_recbole_config_ignores_the_command_line(tmp_path, monkeypatch):
 def test_settings_params_may_set_are_recbole_settings_of_that_model(model):
     defaults = yaml.safe_load((recbole_dir() / "properties" / "model" / f"{model}.yaml").read_text())
     assert set(RECBOLE_MODEL_SETTINGS[model]) <= set(defaults)
+
+
+def test_the_package_and_the_cli_import_without_recbole():
+    # GPU machines run the DiffuRec stages without RecBole installed.
+    code = "import sys; sys.modules['recbole'] = None; import diffurec.comparison, diffurec.config, pipeline.stages"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stderr
