@@ -1,0 +1,103 @@
+"""The real dvc.yaml tracks exactly the params each stage reads.
+
+Running the pipeline takes minutes, so these tests record a state without running anything:
+every output is a placeholder file and `dvc commit` writes dvc.lock from the current params.
+`dvc status` then names the stages a params change would rerun.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+pytest.importorskip("dvc")
+
+
+def _dvc(repo: Path, *args: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=repo, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def _set_params(repo: Path, **sections: dict) -> None:
+    path = repo / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    for section, values in sections.items():
+        if isinstance(values, dict):
+            params[section].update(values)
+        else:
+            params[section] = values
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def _changed_stages(repo: Path) -> set[str]:
+    return set(json.loads(_dvc(repo, "status", "--json")))
+
+
+@pytest.fixture
+def committed_repo(tmp_path: Path) -> Path:
+    """A copy of the project whose every stage is recorded as up to date with params.yaml."""
+    files = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    repo = tmp_path / "repo"
+    for name in files:
+        source = ROOT / name
+        if source.is_file():
+            (repo / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, repo / name)
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    (repo / "dvc.lock").unlink(missing_ok=True)
+    # Placeholder outputs: a folder output gets one file, a file output some bytes.
+    listing = subprocess.run(
+        [sys.executable, "-c", "from dvc.repo import Repo\n"
+         "for stage in Repo('.').index.stages:\n"
+         "    for out in stage.outs:\n"
+         "        print(out.def_path)"],
+        cwd=repo, capture_output=True, text=True, check=True,
+    ).stdout.split()
+    for name in listing:
+        path = repo / name
+        if path.suffix:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(name)
+        else:
+            path.mkdir(parents=True, exist_ok=True)
+            (path / "placeholder").write_text(name)
+    _dvc(repo, "commit", "--force", "--quiet")
+    assert _changed_stages(repo) == set()
+    return repo
+
+
+def test_offset_change_reruns_only_the_v2_training_runs(committed_repo: Path) -> None:
+    _set_params(committed_repo, model={"offset": 0.2})
+    changed = _changed_stages(committed_repo)
+    params = yaml.safe_load((committed_repo / "params.yaml").read_text())
+    expected = {f"train-v2@{dataset}-{seed}" for dataset in params["datasets"] for seed in params["seeds"]}
+    assert changed == expected
+
+
+def test_shared_model_change_reruns_every_variant_but_not_the_data(committed_repo: Path) -> None:
+    _set_params(committed_repo, model={"hidden": 32})
+    changed = _changed_stages(committed_repo)
+    assert {name.split("@")[0] for name in changed} == {"train-baseline", "train-v1", "train-v2"}
+
+
+def test_more_seeds_add_runs_and_refresh_the_reports(committed_repo: Path) -> None:
+    params = yaml.safe_load((committed_repo / "params.yaml").read_text())
+    new_seed = max(params["seeds"]) + 1
+    _set_params(committed_repo, seeds=[*params["seeds"], new_seed])
+    changed = _changed_stages(committed_repo)
+    dataset = params["datasets"][0]
+    assert f"train-v1@{dataset}-{new_seed}" in changed
+    assert f"evaluate@{dataset}-v2-{new_seed}" in changed
+    assert {"ttest", "tables"} <= changed
+    assert not any(name.startswith("train-") and name.endswith(f"-{params['seeds'][0]}") for name in changed)
