@@ -1,0 +1,122 @@
+"""The train and evaluate commands as DVC runs them: outputs, interruption and resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+import yaml
+
+from tests.synthetic import cycle_split
+
+EPOCHS = 4
+PARAMS = {
+    "model": {"hidden": 32, "blocks": 1, "heads": 2, "max_len": 10},
+    "train": {"epochs": EPOCHS, "batch_size": 32, "lr": 0.005, "device": "cpu"},
+    "eval": {"batch_size": 64, "device": "cpu"},
+}
+
+
+def _workdir(tmp_path: Path) -> Path:
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(PARAMS))
+    cycle_split(n_users=150, n_items=40, seed=3).to_parquet(tmp_path / "split.parquet", index=False)
+    return tmp_path
+
+
+def _train_command(out: str, resume: str) -> list[str]:
+    return [sys.executable, "-m", "pipeline", "train", "ml-100k", "v2", "0",
+            "--split", "split.parquet", "--out", out, "--resume-file", resume]
+
+
+def _env() -> dict[str, str]:
+    root = str(Path(__file__).resolve().parents[1])
+    return {**os.environ, "PYTHONPATH": root, "OMP_NUM_THREADS": "1"}
+
+
+def _run(workdir: Path, command: list[str]) -> subprocess.CompletedProcess:
+    done = subprocess.run(command, cwd=workdir, capture_output=True, text=True, env=_env())
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    return torch.load(path, weights_only=True)["state_dict"]
+
+
+def test_interrupted_training_resumes_and_ends_like_an_uninterrupted_run(tmp_path: Path) -> None:
+    workdir = _workdir(tmp_path)
+    _run(workdir, _train_command("straight", "straight.pt"))
+    assert not (workdir / "straight.pt").exists(), "the resume state is removed once the run is complete"
+
+    process = subprocess.Popen(_train_command("cut", "cut.pt"), cwd=workdir, env=_env(),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not (workdir / "cut.pt").exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    process.wait(timeout=60)
+    assert process.returncode != 0, "the run finished before it could be interrupted"
+    assert (workdir / "cut.pt").exists()
+    assert not (workdir / "cut" / "model.pt").exists(), "no finished output from an interrupted run"
+    assert not list(workdir.glob("cut/.*.tmp")), "no temporary file left behind"
+
+    resumed = _run(workdir, _train_command("cut", "cut.pt"))
+    assert "resuming ml-100k/v2/seed0 after epoch" in resumed.stderr
+
+    straight = json.loads((workdir / "straight" / "train.json").read_text())
+    cut = json.loads((workdir / "cut" / "train.json").read_text())
+    assert cut["best_epoch"] == straight["best_epoch"]
+    assert cut["best_valid"] == straight["best_valid"]
+    history = [pd.read_csv(workdir / run / "history.tsv", sep="\t") for run in ("straight", "cut")]
+    assert history[0]["loss"].tolist() == history[1]["loss"].tolist()
+    assert len(history[0]) == EPOCHS
+    for name, tensor in _weights(workdir / "straight" / "model.pt").items():
+        assert torch.equal(tensor, _weights(workdir / "cut" / "model.pt")[name]), name
+
+
+def test_a_resume_state_from_other_params_is_not_taken_up(tmp_path: Path) -> None:
+    workdir = _workdir(tmp_path)
+    params = yaml.safe_load((workdir / "params.yaml").read_text())
+    params["train"]["epochs"] = 2
+    (workdir / "params.yaml").write_text(yaml.safe_dump(params))
+    process = subprocess.Popen(_train_command("run", "state.pt"), cwd=workdir, env=_env(),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not (workdir / "state.pt").exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    process.wait(timeout=60)
+
+    params["model"]["hidden"] = 16
+    (workdir / "params.yaml").write_text(yaml.safe_dump(params))
+    fresh = _run(workdir, _train_command("run", "state.pt"))
+    assert "resuming" not in fresh.stderr
+    assert json.loads((workdir / "run" / "train.json").read_text())["epochs"] == 2
+
+
+def test_evaluate_writes_metrics_and_a_rank_per_user(tmp_path: Path) -> None:
+    workdir = _workdir(tmp_path)
+    params = yaml.safe_load((workdir / "params.yaml").read_text())
+    params["train"]["epochs"] = 1
+    (workdir / "params.yaml").write_text(yaml.safe_dump(params))
+    split = workdir / "data" / "split" / "ml-100k.parquet"
+    split.parent.mkdir(parents=True)
+    (workdir / "split.parquet").rename(split)
+    _run(workdir, [sys.executable, "-m", "pipeline", "train", "ml-100k", "v1", "0"])
+    _run(workdir, [sys.executable, "-m", "pipeline", "evaluate", "ml-100k", "v1", "0"])
+
+    out = workdir / "runs" / "eval" / "ml-100k" / "v1" / "seed0"
+    metrics = json.loads((out / "metrics.json").read_text())
+    ranks = pd.read_parquet(out / "ranks.parquet")
+    users = pd.read_parquet(split)["user_id"].tolist()
+    assert ranks["user_id"].tolist() == users
+    assert metrics["users"] == len(users)
+    assert metrics["HR@10"] == round(float((ranks["rank"] <= 10).mean()), 6)
+    assert ranks["rank"].between(1, 40).all()
