@@ -35,7 +35,7 @@ from pipeline.fileio import write_text, write_with
 from pipeline.params import load_config
 from pipeline.report_inputs import ensemble_file, eval_file, read_ranks
 from pipeline.stages.baselines import baseline_dir
-from pipeline.stages.evaluate import _load_members
+from pipeline.stages.evaluate import load_members
 from pipeline.stages.train import check_variant
 
 CASE_STUDY = layout.REPORTS / "case_study.md"
@@ -145,7 +145,7 @@ def tsne(
             f"{dataset} has; lower it"
         )
     seed = config.seeds[0]
-    ((model, _),) = _load_members(dataset, variant, [seed], data, config)
+    ((model, _),) = load_members(dataset, variant, [seed], data, config)
     windows = evaluation_windows(data, "test", model.config.max_len).subset(users)
     windows = windows.to(resolve_device(config.eval.device))
     x0 = reconstruct_users(model, windows, batch_size=config.eval.batch_size, seed=seed)

@@ -32,7 +32,7 @@ def _test_ranks(members: list[tuple[DiffuRec, int]], data: SequenceData, config:
     return rank_targets(members, windows, batch_size=config.eval.batch_size, mask_history=config.eval.mask_history)
 
 
-def _load_members(dataset: str, variant: str, seeds: list[int], data: SequenceData, config: Config) -> list[tuple[DiffuRec, int]]:
+def load_members(dataset: str, variant: str, seeds: list[int], data: SequenceData, config: Config) -> list[tuple[DiffuRec, int]]:
     device = resolve_device(config.eval.device)
     members = []
     for seed in seeds:
@@ -66,7 +66,7 @@ def evaluate(
     check_variant(variant)
     config = load_config()
     data = encode(read_split(layout.split_file(dataset)))
-    members = _load_members(dataset, variant, [seed], data, config)
+    members = load_members(dataset, variant, [seed], data, config)
     _write_results(layout.eval_dir(dataset, variant, seed), data, _test_ranks(members, data, config), config)
 
 
@@ -84,5 +84,5 @@ def ensemble(
     check_variant(variant)
     config = load_config()
     data = encode(read_split(layout.split_file(dataset)))
-    members = _load_members(dataset, variant, list(config.seeds), data, config)
+    members = load_members(dataset, variant, list(config.seeds), data, config)
     _write_results(layout.ensemble_dir(dataset, variant), data, _test_ranks(members, data, config), config)
