@@ -13,6 +13,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain click help: rewraps docstring paragraphs instead of keeping their line breaks.
+    rich_markup_mode=None,
 )
 
 
