@@ -46,6 +46,17 @@ def _run(workdir: Path, command: list[str]) -> subprocess.CompletedProcess:
     return done
 
 
+def _interrupt_after_an_epoch(workdir: Path, out: str, resume: str) -> int:
+    """Start a training run, Ctrl-C it once its first resume state is on disk; its exit code."""
+    process = subprocess.Popen(_train_command(out, resume), cwd=workdir, env=_env(),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not (workdir / resume).exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    return process.wait(timeout=60)
+
+
 def _weights(path: Path) -> dict[str, torch.Tensor]:
     return torch.load(path, weights_only=True)["state_dict"]
 
@@ -55,14 +66,7 @@ def test_interrupted_training_resumes_and_ends_like_an_uninterrupted_run(tmp_pat
     _run(workdir, _train_command("straight", "straight.pt"))
     assert not (workdir / "straight.pt").exists(), "the resume state is removed once the run is complete"
 
-    process = subprocess.Popen(_train_command("cut", "cut.pt"), cwd=workdir, env=_env(),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while not (workdir / "cut.pt").exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    process.send_signal(signal.SIGINT)
-    process.wait(timeout=60)
-    assert process.returncode != 0, "the run finished before it could be interrupted"
+    assert _interrupt_after_an_epoch(workdir, "cut", "cut.pt") != 0, "the run finished before it could be interrupted"
     assert (workdir / "cut.pt").exists()
     assert not (workdir / "cut" / "model.pt").exists(), "no finished output from an interrupted run"
     assert not list(workdir.glob("cut/.*.tmp")), "no temporary file left behind"
@@ -86,13 +90,7 @@ def test_a_resume_state_from_other_params_is_not_taken_up(tmp_path: Path) -> Non
     params = yaml.safe_load((workdir / "params.yaml").read_text())
     params["train"]["epochs"] = 2
     (workdir / "params.yaml").write_text(yaml.safe_dump(params))
-    process = subprocess.Popen(_train_command("run", "state.pt"), cwd=workdir, env=_env(),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while not (workdir / "state.pt").exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    process.send_signal(signal.SIGINT)
-    process.wait(timeout=60)
+    _interrupt_after_an_epoch(workdir, "run", "state.pt")
 
     params["model"]["hidden"] = 16
     (workdir / "params.yaml").write_text(yaml.safe_dump(params))
