@@ -53,20 +53,20 @@ def read_metrics(path: Path, metrics: Sequence[str]) -> dict[str, float]:
     return {metric: _number(raw, metric, path, "evaluate") for metric in metrics}
 
 
-def read_ranks(path: Path) -> pd.Series:
-    """An evaluate-stage ranks.parquet as rank (int, 1 = best) indexed by user_id, sorted by user_id."""
+def read_ranks(path: Path, stage: str = "evaluate") -> pd.Series:
+    """A ranks.parquet written by `stage` as rank (int, 1 = best) indexed by user_id, sorted by user_id."""
     if not path.is_file():
-        raise DataError(f"{path}: not found; run the evaluate stage first (dvc repro evaluate)")
+        raise DataError(f"{path}: not found; run the {stage} stage first (dvc repro {stage})")
     try:
         frame = pd.read_parquet(path, columns=["user_id", "rank"])
     except (pyarrow.ArrowException, OSError, ValueError, KeyError) as error:
         raise DataError(
-            f"{path}: not a Parquet table with columns user_id, rank ({error}); rerun the evaluate stage"
+            f"{path}: not a Parquet table with columns user_id, rank ({error}); rerun the {stage} stage"
         ) from error
     if frame.empty or frame["user_id"].duplicated().any():
-        raise DataError(f"{path}: needs one row per test user (empty or duplicated user_id); rerun the evaluate stage")
+        raise DataError(f"{path}: needs one row per test user (empty or duplicated user_id); rerun the {stage} stage")
     if not pd.api.types.is_integer_dtype(frame["rank"]) or (frame["rank"] < 1).any():
-        raise DataError(f"{path}: column rank must hold integers >= 1; rerun the evaluate stage")
+        raise DataError(f"{path}: column rank must hold integers >= 1; rerun the {stage} stage")
     return frame.set_index(frame["user_id"].astype(str))["rank"].sort_index()
 
 

@@ -152,3 +152,10 @@ def test_stage_refuses_a_missing_baseline_run(runs_tree):
     code, stderr = run_cli(*table5_args(runs_tree))
     assert_refused(code, stderr, "GRU4Rec/metrics.json", "dvc repro baselines")
     assert not (runs_tree / "table5.md").exists()
+
+
+def test_stage_names_the_baselines_stage_for_a_malformed_baseline_ranks_file(runs_tree):
+    (runs_tree / "runs" / "baselines" / "ml-100k" / "SASRec-CE" / "ranks.parquet").write_text("not parquet")
+    code, stderr = run_cli(*table5_args(runs_tree))
+    assert_refused(code, stderr, "SASRec-CE/ranks.parquet", "rerun the baselines stage")
+    assert not (runs_tree / "table5.md").exists()

@@ -57,8 +57,8 @@ def save_png(path: Path, figure: Figure) -> None:
     write_with(path, lambda tmp: figure.savefig(tmp, format="png", metadata={"Software": None}))
 
 
-def _ranks_in_split_order(path: Path, users: list[str]) -> np.ndarray:
-    ranks = read_ranks(path)
+def _ranks_in_split_order(path: Path, users: list[str], stage: str = "evaluate") -> np.ndarray:
+    ranks = read_ranks(path, stage)
     if len(ranks) != len(users) or not ranks.index.isin(users).all():
         raise DataError(f"{path}: ranks other users than the current split; rerun the stage that wrote it (dvc repro)")
     return ranks.reindex(users).to_numpy(dtype=np.int64)
@@ -73,13 +73,13 @@ def _dataset_case(dataset: str, config: Config) -> DatasetCase:
             _ranks_in_split_order(eval_file(layout.RUNS, dataset, variant, seed, "ranks.parquet"), data.users)
             for seed in config.seeds
         ]
-        ensemble = _ranks_in_split_order(ensemble_file(layout.RUNS, dataset, variant, "ranks.parquet"), data.users)
+        ensemble = _ranks_in_split_order(ensemble_file(layout.RUNS, dataset, variant, "ranks.parquet"), data.users, "ensemble")
         variants[variant] = VariantRanks(np.stack(per_seed), ensemble)
     baselines = {}
     for name in config.baselines:
         path = baseline_dir(dataset, name) / "ranks.parquet"
         if path.is_file():
-            baselines[name] = _ranks_in_split_order(path, data.users)
+            baselines[name] = _ranks_in_split_order(path, data.users, "baselines")
     missing = tuple(name for name in config.baselines if name not in baselines)
     return DatasetCase(groups, variants, baselines, missing)
 

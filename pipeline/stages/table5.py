@@ -99,7 +99,7 @@ def _user_test(
     variant = next(v for v in config.variants if VARIANT_NAMES[v] == best.name)
     per_seed = [read_ranks(eval_file(runs, dataset, variant, seed, "ranks.parquet")) for seed in config.seeds]
     path = baseline_dir(dataset, rival.name, runs) / "ranks.parquet"
-    baseline = read_ranks(_existing(path))
+    baseline = read_ranks(_existing(path), "baselines")
     for ranks in per_seed:
         if not ranks.index.equals(baseline.index):
             raise DataError(
