@@ -142,26 +142,28 @@ def test_bad_archive_is_refused_without_output(tmp_path, name):
     assert_nothing_left(out)
 
 
-def test_archive_without_the_interaction_file_is_refused(tmp_path):
+def _download_ml1m_zip_holding(tmp_path, member: str, text: str):
+    """A mirror whose ml-1m.zip holds one file `member`; download it; (archive, out, code, stderr)."""
     archive = tmp_path / "mirror" / "MovieLens" / "ml-1m.zip"
     archive.parent.mkdir(parents=True)
     with zipfile.ZipFile(archive, "w") as zipped:
-        zipped.writestr("ml-1m/ml-1m.item", "item_id:token\n1\n")
+        zipped.writestr(member, text)
     out = tmp_path / "raw" / "ml-1m"
     params = write_params(tmp_path, mirror=str(archive.parents[1]))
     code, stderr = run_cli("download", "ml-1m", "--out", out, "--params", params)
+    return archive, out, code, stderr
+
+
+def test_archive_without_the_interaction_file_is_refused(tmp_path):
+    archive, out, code, stderr = _download_ml1m_zip_holding(tmp_path, "ml-1m/ml-1m.item", "item_id:token\n1\n")
     assert_refused(code, stderr, archive.as_posix(), "expected one ml-1m.inter in the archive, found 0")
     assert_nothing_left(out)
 
 
 def test_interaction_file_in_a_subfolder_is_found(tmp_path):
-    archive = tmp_path / "mirror" / "MovieLens" / "ml-1m.zip"
-    archive.parent.mkdir(parents=True)
-    with zipfile.ZipFile(archive, "w") as zipped:
-        zipped.writestr("ml-1m/ml-1m.inter", "user_id:token\titem_id:token\ttimestamp:float\n1\t2\t3\n")
-    out = tmp_path / "raw" / "ml-1m"
-    params = write_params(tmp_path, mirror=str(archive.parents[1]))
-    code, stderr = run_cli("download", "ml-1m", "--out", out, "--params", params)
+    _, out, code, stderr = _download_ml1m_zip_holding(
+        tmp_path, "ml-1m/ml-1m.inter", "user_id:token\titem_id:token\ttimestamp:float\n1\t2\t3\n"
+    )
     assert code == 0, stderr
     assert (out / "ml-1m.inter").read_text().endswith("1\t2\t3\n")
 
