@@ -17,8 +17,8 @@ from diffurec.sequences import SequenceData, encode
 from pipeline.data_tables import read_split
 
 
-def load_config(params: Path, overrides: list[str], device: str | None) -> Config:
-    """params.yaml with dotted `key=value` overrides (values parsed as YAML), as `dvc exp run -S`."""
+def load_raw(params: Path, overrides: list[str]) -> dict:
+    """params.yaml as a dict, with dotted `key=value` overrides (values parsed as YAML), as `dvc exp run -S`."""
     raw = yaml.safe_load(params.read_text()) or {}
     for override in overrides:
         key, sep, value = override.partition("=")
@@ -29,7 +29,12 @@ def load_config(params: Path, overrides: list[str], device: str | None) -> Confi
         for parent in parents:
             node = node.setdefault(parent, {})
         node[leaf] = yaml.safe_load(value)
-    config = Config.from_dict(raw)
+    return raw
+
+
+def load_config(params: Path, overrides: list[str], device: str | None) -> Config:
+    """The validated `Config` of params.yaml with overrides, on `device` when given."""
+    config = Config.from_dict(load_raw(params, overrides))
     if device is not None:
         config = dataclasses.replace(
             config,

@@ -57,8 +57,10 @@ def _reconstruct(model: nn.Module, histories: torch.Tensor, generator: torch.Gen
     return x0.float()
 
 
-def _progress(windows: Windows, batch_size: int, progress: bool, what: str) -> tqdm:
-    return tqdm(total=math.ceil(len(windows) / batch_size), desc=what, unit="batch", disable=not progress, leave=False)
+def progress_bar(batches: int, what: str, progress: bool) -> tqdm:
+    """A bar over `batches` batches, shown only when asked for and stderr is a terminal, so that
+    logs (`... 2>&1 | tee log`) do not fill with carriage-return redraws."""
+    return tqdm(total=batches, desc=what, unit="batch", disable=None if progress else True, leave=False)
 
 
 def rank_targets(
@@ -81,7 +83,7 @@ def rank_targets(
     device = windows.device
     generators = [torch.Generator(device=device).manual_seed(member_seed) for _, member_seed in members]
     ranks = torch.empty(len(windows), dtype=torch.int64, device=device)
-    with evaluating([model for model, _ in members]), _progress(windows, batch_size, progress, "rank") as bar:
+    with evaluating([model for model, _ in members]), progress_bar(math.ceil(len(windows) / batch_size), "rank", progress) as bar:
         for batch in windows.batches(batch_size):
             log_mean = None
             for (model, _), generator in zip(members, generators):
@@ -103,7 +105,7 @@ def reconstruct_users(
     generator = torch.Generator(device=device).manual_seed(seed)
     rows: list[torch.Tensor] = []
     outputs: list[torch.Tensor] = []
-    with evaluating([model]), _progress(windows, batch_size, progress, "reconstruct") as bar:
+    with evaluating([model]), progress_bar(math.ceil(len(windows) / batch_size), "reconstruct", progress) as bar:
         for batch in windows.batches(batch_size):
             rows.append(batch.rows)
             outputs.append(_reconstruct(model, batch.histories, generator))

@@ -28,7 +28,7 @@ from tqdm import tqdm
 from diffurec.config import Config, ModelConfig
 from diffurec.device import autocast, resolve_device
 from diffurec.errors import ConfigError, DataError
-from diffurec.inference import rank_targets
+from diffurec.inference import progress_bar, rank_targets
 from diffurec.metrics import summarize
 from diffurec.model import DiffuRec
 from diffurec.sequences import SequenceData, Windows, evaluation_windows, training_windows
@@ -194,8 +194,7 @@ def fit(
     for epoch in range(state.epoch + 1, settings.epochs + 1):
         lr = optimizer.param_groups[0]["lr"]
         started = time.perf_counter()
-        with tqdm(total=_n_batches(samples, settings.batch_size), desc=f"epoch {epoch}", unit="batch",
-                  disable=not progress, leave=False) as bar:
+        with progress_bar(_n_batches(samples, settings.batch_size), f"epoch {epoch}", progress) as bar:
             loss = _train_epoch(model, optimizer, samples, settings.batch_size,
                                 np.random.default_rng([seed, epoch]), bar)
         scheduler.step()

@@ -1,0 +1,534 @@
+"""The paper's configuration and the speed benchmarks on a GPU, inside one short device lease,
+measured with the pipeline's own stage code. Three steps:
+
+1. Here (CPU): build split tables with the pipeline's data stages from a RecBole mirror into
+   `.device/split/` (git-ignored; name `.device` in the device call's `carry`):
+
+       python benchmarks/gpu_reproduction.py prepare --mirror ../shared/datasets/recbole-mirror
+
+2. On the device machine (it has neither dvc nor recbole; `run` needs neither):
+
+       TQDM_DISABLE=1 PYTHONPATH=. python benchmarks/gpu_reproduction.py run \\
+           .device/split/amazon-beauty.parquet --out $OUT --budget 400 -S train.eval_every=5 \\
+           2>&1 | tee $OUT/log.txt
+
+   First the speed benchmark at the official DiffuRec code's configuration (its anchor: 18.4 s
+   per Beauty epoch on an H100), then train + evaluate runs of profiles/paper.yaml seed by seed
+   (every variant of seed 0, then of seed 1, ...) while the next run and the ensemble of the
+   complete seeds still fit in the budget, then that ensemble (Algorithm 3). OUT receives
+   results.json (machine, timings, every run's metrics; rewritten after every run) and
+   runs.tar.gz (the run folders without weights, and the params.yaml they ran with).
+
+3. Here, on what came back:
+
+       python benchmarks/gpu_reproduction.py report FILES_AT --doc docs/reproduction.md
+
+   renders Tables 2-4 with the pipeline's ttest and tables stages, compares our Table 3 with the
+   paper's and writes the document, with the raw log copied beside it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import hashlib
+import json
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import torch
+import typer
+import yaml
+
+from common import load_raw
+from diffurec.config import VARIANTS, Config
+from diffurec.errors import ConfigError, DataError, ReproError
+from diffurec.reproduction import compare, reading, render_comparison
+from diffurec.sequences import encode, training_windows
+from diffurec.tables import DATASET_NAMES, PAPER_LABELS, metric_names
+from diffurec.train import build_model, fit
+from pipeline import layout
+from pipeline.data_tables import read_split
+from pipeline.datasets import dataset_source
+from pipeline.fileio import write_json, write_text, write_with
+from pipeline.report_inputs import PAPER_TABLES, load_paper_tables
+from pipeline.stages.download import download
+from pipeline.stages.evaluate import ensemble, evaluate
+from pipeline.stages.preprocess import preprocess
+from pipeline.stages.split import split as split_stage
+from pipeline.stages.tables import TABLE2, TABLE3, TABLE4, tables
+from pipeline.stages.train import train
+from pipeline.stages.ttest import ttest
+
+ROOT = Path(__file__).resolve().parents[1]
+PROFILE = ROOT / "profiles" / "paper.yaml"
+DEVICE_DIR = Path(".device")
+# The official DiffuRec code's own defaults, at which its speed was measured
+# (reference/implementation-notes: 18.4 s per Beauty training epoch on an H100).
+OFFICIAL = ["model.max_len=50", "train.batch_size=512", "model.hidden=128", "model.blocks=4", "eval.batch_size=256",
+            "train.valid_users=0"]
+ANCHOR_EPOCH_S = {"amazon-beauty": 18.4, "amazon-toys-games": 12.8}
+# Targets of the model issue for Beauty at the official configuration on an H100/H200.
+TARGET_EPOCH_S = 1.0
+TARGET_EVALUATION_S = 10.0
+# Kept free at the end of the budget for writing results.json and runs.tar.gz.
+PACKING_S = 15.0
+# A variant not yet timed is assumed this much slower than the slowest timed one.
+UNTIMED_FACTOR = 1.5
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
+                  help=__doc__.split("\n\n")[0])
+
+
+class BudgetExceeded(BaseException):
+    """Raised by the budget's alarm wherever the program is; BaseException so no handler eats it."""
+
+
+@contextlib.contextmanager
+def alarm(seconds: float) -> Iterator[None]:
+    """Interrupt the code inside with BudgetExceeded once `seconds` have passed."""
+    def ring(signum, frame):
+        raise BudgetExceeded
+
+    previous = signal.signal(signal.SIGALRM, ring)
+    signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.001))
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@contextlib.contextmanager
+def working_in(directory: Path) -> Iterator[None]:
+    """The stages read params.yaml and write data/ and runs/ relative to the working directory."""
+    previous = Path.cwd()
+    os.chdir(directory)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+
+
+def estimate_run_s(epochs: int, eval_every: int, epoch_s: float, evaluation_s: float) -> float:
+    """Training, every validation `fit` runs, and the test evaluation, from one epoch's and one
+    full evaluation's seconds."""
+    validations = epochs // eval_every + (epochs % eval_every != 0)
+    return epochs * epoch_s + (validations + 1) * evaluation_s
+
+
+def plan_next(variant: str, timed: dict[str, float], first_guess: float) -> float:
+    """Seconds the next run of `variant` should take: its last run's, else a cautious guess."""
+    if variant in timed:
+        return timed[variant]
+    return UNTIMED_FACTOR * max(timed.values(), default=first_guess)
+
+
+def complete_seeds(runs: list[dict[str, Any]], variants: list[str]) -> list[int]:
+    """Seeds whose run of every variant finished, in the order they ran."""
+    done = {(run["variant"], run["seed"]) for run in runs if run["status"] == "done"}
+    seeds = dict.fromkeys(run["seed"] for run in runs)
+    return [seed for seed in seeds if all((variant, seed) in done for variant in variants)]
+
+
+def ensemble_estimate_s(n_seeds: int, evaluation_s: dict[str, float], variants: list[str], first_guess: float) -> float:
+    """Algorithm 3 runs every seed's reverse process once per variant."""
+    return sum(n_seeds * evaluation_s.get(variant, first_guess) for variant in variants)
+
+
+def machine() -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+    }
+    if torch.cuda.is_available():
+        props = torch.cuda.get_device_properties(0)
+        info.update(gpu=props.name, gpu_memory_gib=round(props.total_memory / 2**30, 1),
+                    multiprocessors=props.multi_processor_count, cudnn=torch.backends.cudnn.version())
+        if shutil.which("nvidia-smi"):
+            query = ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"]
+            info["driver"] = subprocess.run(query, capture_output=True, text=True).stdout.strip()
+    return info
+
+
+def describe_machine(info: dict[str, Any]) -> str:
+    where = (f"{info['gpu']} ({info['gpu_memory_gib']} GiB, driver {info.get('driver', '?')}, CUDA {info['cuda']}), "
+             if "gpu" in info else "no GPU, ")
+    return f"{where}{info['cpu_count']} CPU cores; torch {info['torch']}; Python {info['python']}"
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def log(message: str) -> None:
+    print(f"[{datetime.datetime.now(datetime.timezone.utc):%H:%M:%S}] {message}", flush=True)
+
+
+@app.command("prepare")
+def prepare_command(
+    mirror: Annotated[Path, typer.Option(help="RecBole mirror folder (RecBole's bucket layout).")],
+    dataset: Annotated[list[str], typer.Option(help="Dataset to prepare (repeatable).")] = ["amazon-beauty", "ml-1m"],
+    dest: Annotated[Path, typer.Option(help="Folder that receives split/<dataset>.parquet.")] = DEVICE_DIR,
+) -> None:
+    """Build split tables with the pipeline's download, preprocess and split stages (CPU)."""
+    if not mirror.is_dir():
+        raise DataError(f"{mirror}: no such mirror folder; pass --mirror with RecBole's bucket layout")
+    mirror, dest = mirror.resolve(), dest.resolve()
+    for key in dataset:
+        dataset_source(key)
+        with tempfile.TemporaryDirectory() as scratch, working_in(Path(scratch)):
+            profile = yaml.safe_load(PROFILE.read_text())
+            profile["datasets"] = [key]
+            profile["data"]["mirror"] = str(mirror)
+            Path("params.yaml").write_text(yaml.safe_dump(profile, sort_keys=False))
+            target = dest / "split" / f"{key}.parquet"
+            download(key)
+            preprocess(key)
+            split_stage(key, out=target)
+        log(f"{target}: {sha256(target)}")
+
+
+@app.command("run")
+def run_command(
+    split: Annotated[Path, typer.Argument(help="Split table, e.g. .device/split/amazon-beauty.parquet.")],
+    out: Annotated[Path, typer.Option(help="Folder that receives results.json and runs.tar.gz.")],
+    budget: Annotated[float, typer.Option(help="Seconds for everything, packing included.")] = 400.0,
+    profile: Annotated[Path, typer.Option(help="Params of the reproduction runs.")] = PROFILE,
+    set_: Annotated[list[str], typer.Option("-S", "--set", help="Override a param: -S train.eval_every=5.")] = [],
+    variant: Annotated[list[str], typer.Option(help="Variant to run (repeatable). Default: all three.")] = list(VARIANTS),
+    speed_epochs: Annotated[int, typer.Option(help="Epochs of the speed benchmark (0: skip it).")] = 3,
+    workdir: Annotated[Path | None, typer.Option(help="Where runs/ is written. Default: a temporary folder.")] = None,
+) -> None:
+    """Speed benchmark, then as many (seed, variant) runs of PROFILE as BUDGET allows (GPU)."""
+    started = time.perf_counter()
+    split, out = split.resolve(), out.resolve()
+    dataset = split.stem
+    dataset_source(dataset)
+    for name in variant:
+        if name not in VARIANTS:
+            raise ConfigError(f"unknown variant {name!r}; choose from {list(VARIANTS)}")
+    raw = load_raw(profile, set_)
+    raw["datasets"], raw["variants"] = [dataset], list(variant)
+    config = Config.from_dict(raw)
+    official = Config.from_dict(load_raw(profile, OFFICIAL + [f"train.epochs={max(speed_epochs, 1)}",
+                                                              f"train.eval_every={max(speed_epochs, 1)}"]))
+    data = encode(read_split(split))
+    out.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {
+        "command": " ".join(sys.argv),
+        "started_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "budget_s": budget,
+        "machine": machine(),
+        "dataset": dataset,
+        "split": {"file": split.name, "sha256": sha256(split), "users": len(data.users), "items": data.n_items,
+                  "samples": len(training_windows(data, config.model.max_len))},
+        "profile": _shown(profile),
+        "overrides": list(set_),
+        "speed": {"status": "skipped"},
+        "runs": [],
+        "complete_seeds": [],
+        "ensemble": {"status": "skipped"},
+    }
+    log(f"machine: {describe_machine(results['machine'])}")
+    log(f"data: {dataset}, {results['split']}")
+
+    def save() -> None:
+        results["wall_s"] = round(time.perf_counter() - started, 1)
+        write_json(out / "results.json", results)
+
+    work = workdir or Path(tempfile.mkdtemp(prefix="gpu-reproduction-"))
+    shutil.copyfile(split, _made(work / layout.split_file(dataset)))
+    with working_in(work):
+        _write_params(raw, config.seeds)
+    try:
+        with alarm(budget - PACKING_S - (time.perf_counter() - started)):
+            if speed_epochs > 0:
+                _speed(official, data, results, save)
+            with working_in(work):
+                _reproduce(raw, config, dataset, list(variant), results, started, budget, save)
+    except BudgetExceeded:
+        log("budget reached: stopped here")
+    finally:
+        save()
+    with working_in(work):
+        _pack(out / "runs.tar.gz")
+    save()
+    log(f"done in {results['wall_s']:.0f} s: {out / 'results.json'}, {out / 'runs.tar.gz'}")
+
+
+def _shown(path: Path) -> str:
+    """A path as the document shows it: relative to the project when inside it."""
+    path = path.resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def _made(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _speed(config: Config, data, results: dict[str, Any], save) -> None:
+    """Train the baseline at the official configuration; the last epoch is the warm figure and its
+    validation (every user, model.steps reverse steps) the evaluation figure."""
+    samples = len(training_windows(data, config.model.max_len))
+    log(f"speed: baseline at the official configuration {OFFICIAL}, {config.train.epochs} epochs, "
+        f"{samples} samples/epoch, {len(data.users)} users evaluated with {config.model.steps} steps")
+    model = build_model(data.n_items, config.model, "baseline", 0)
+    speed = results["speed"] = {"status": "interrupted", "overrides": OFFICIAL, "samples": samples,
+                                "users": len(data.users), "steps": config.model.steps}
+    result = fit(model, data, config, 0, progress=False)
+    speed.update(status="done", epoch_s=[round(row["train_seconds"], 3) for row in result.history],
+                 evaluation_s=round(result.history[-1]["valid_seconds"], 3))
+    save()
+    log(f"speed: epochs {speed['epoch_s']} s, evaluation {speed['evaluation_s']} s")
+
+
+def _reproduce(raw: dict, config: Config, dataset: str, variants: list[str], results: dict[str, Any], started: float,
+               budget: float, save) -> None:
+    """Seed-major runs while the next one and the ensemble of the complete seeds fit in the budget."""
+    speed = results["speed"]
+    if speed["status"] == "done":
+        first_guess = estimate_run_s(config.train.epochs, config.train.eval_every, speed["epoch_s"][-1],
+                                     speed["evaluation_s"])
+        evaluation_guess = speed["evaluation_s"]
+    else:
+        first_guess, evaluation_guess = 0.0, 0.0
+    timed: dict[str, float] = {}
+    evaluation_s: dict[str, float] = {}
+    for seed in config.seeds:
+        for position, name in enumerate(variants):
+            seeds_after = len(results["complete_seeds"]) + (position == len(variants) - 1)
+            needed = (plan_next(name, timed, first_guess)
+                      + ensemble_estimate_s(seeds_after, evaluation_s, variants, evaluation_guess))
+            left = budget - PACKING_S - (time.perf_counter() - started)
+            if needed > left:
+                log(f"stop before {name} seed {seed}: it and the ensemble need ~{needed:.0f} s, {left:.0f} s left")
+                _write_params(raw, results["complete_seeds"])
+                _ensemble(variants, dataset, results, save)
+                return
+            run = {"variant": name, "seed": seed, "status": "interrupted"}
+            results["runs"].append(run)
+            began = time.perf_counter()
+            train(dataset, name, seed)
+            trained = time.perf_counter()
+            evaluate(dataset, name, seed)
+            ended = time.perf_counter()
+            run.update(
+                status="done",
+                wall_s=round(ended - began, 1),
+                evaluate_s=round(ended - trained, 2),
+                train=json.loads((layout.train_dir(dataset, name, seed) / "train.json").read_text()),
+                test=json.loads((layout.eval_dir(dataset, name, seed) / "metrics.json").read_text()),
+            )
+            timed[name] = ended - began
+            evaluation_s[name] = ended - trained
+            results["complete_seeds"] = complete_seeds(results["runs"], variants)
+            save()
+            log(f"{name} seed {seed}: {run['wall_s']} s, best epoch {run['train']['best_epoch']}, "
+                f"test NDCG@10 {run['test']['NDCG@10']:.4f}")
+    _write_params(raw, results["complete_seeds"])
+    _ensemble(variants, dataset, results, save)
+
+
+def _write_params(raw: dict, seeds: list[int]) -> None:
+    """The stages read params.yaml from the working directory; the ensemble takes its seeds from it."""
+    Path("params.yaml").write_text(yaml.safe_dump({**raw, "seeds": list(seeds) or [0]}, sort_keys=False))
+
+
+def _ensemble(variants: list[str], dataset: str, results: dict[str, Any], save) -> None:
+    if not results["complete_seeds"]:
+        log("ensemble: skipped, no seed has a finished run of every variant")
+        return
+    results["ensemble"] = {"status": "interrupted", "seeds": results["complete_seeds"]}
+    began = time.perf_counter()
+    for name in variants:
+        ensemble(dataset, name)
+    results["ensemble"].update(status="done", seconds=round(time.perf_counter() - began, 1))
+    save()
+    log(f"ensemble of seeds {results['complete_seeds']}: {results['ensemble']['seconds']} s")
+
+
+def _pack(archive: Path) -> None:
+    """params.yaml and runs/ without model weights (they stay on the device machine)."""
+    def pack(tmp: Path) -> None:
+        with tarfile.open(tmp, "w:gz") as tar:
+            tar.add("params.yaml")
+            if layout.RUNS.is_dir():
+                tar.add(layout.RUNS, filter=lambda member: None if member.name.endswith(".pt") else member)
+
+    write_with(archive, pack)
+
+
+@app.command("report")
+def report_command(
+    results_dir: Annotated[Path, typer.Argument(help="Folder with results.json, runs.tar.gz and log.txt from `run`.")],
+    doc: Annotated[Path, typer.Option(help="Markdown document to write.")] = Path("docs/reproduction.md"),
+    log_copy: Annotated[Path, typer.Option(help="Where the raw log is copied.")] = Path("docs/reproduction-log.txt"),
+    paper_tables: Annotated[Path, typer.Option(help="The paper's printed numbers.")] = ROOT / PAPER_TABLES,
+) -> None:
+    """Render docs/reproduction.md from a `run`'s outputs (CPU)."""
+    results = _read_results(results_dir / "results.json")
+    paper = load_paper_tables(paper_tables)
+    with tempfile.TemporaryDirectory() as scratch:
+        scratch = Path(scratch)
+        with tarfile.open(results_dir / "runs.tar.gz") as tar:
+            tar.extractall(scratch, filter="data")
+        rendered = _pipeline_tables(scratch, results, paper_tables.resolve())
+    log_file = results_dir / "log.txt"
+    if log_file.is_file():
+        write_with(log_copy, lambda tmp: shutil.copyfile(log_file, tmp))
+    write_text(doc, render_document(results, paper, rendered, log_copy.name if log_file.is_file() else None))
+    log(f"wrote {doc}" + (f" and {log_copy}" if log_file.is_file() else ""))
+
+
+def _read_results(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DataError(f"{path}: not found; pass the folder the device run's files came back to") from None
+    except json.JSONDecodeError as error:
+        raise DataError(f"{path}: not valid JSON ({error}); fetch the device run's files again") from error
+
+
+def _pipeline_tables(scratch: Path, results: dict[str, Any], paper_tables: Path) -> dict[str, str]:
+    """Tables 2-4 by the pipeline's own ttest and tables stages, when an ensemble was made."""
+    if results["ensemble"]["status"] != "done":
+        return {}
+    with working_in(scratch):
+        ttest(paper_tables=paper_tables)
+        tables(paper_tables=paper_tables, reports=Path("reports"))
+        return {name: (Path("reports") / name).read_text() for name in (TABLE2, TABLE3, TABLE4)}
+
+
+def render_document(results: dict[str, Any], paper, rendered: dict[str, str], log_name: str | None) -> str:
+    """docs/reproduction.md: provenance, speed against the official code, Table 3 against the paper."""
+    dataset = results["dataset"]
+    runs = [run for run in results["runs"] if run["status"] == "done"]
+    seeds = results["complete_seeds"] or sorted({run["seed"] for run in runs})
+    lines = [
+        f"# Reproduction on a GPU: {DATASET_NAMES.get(dataset, dataset)}",
+        "",
+        "Generated by `python benchmarks/gpu_reproduction.py report` from the device run's results.json"
+        + (f" (raw log: [{log_name}]({log_name}))." if log_name else "."),
+        "",
+        "## Provenance",
+        "",
+        f"- Machine: {describe_machine(results['machine'])}.",
+        f"- Command (started {results['started_utc']}): `{results['command']}`",
+        f"- Data: `{results['split']['file']}` (sha256 `{results['split']['sha256'][:16]}…`), "
+        f"{results['split']['users']:,} users, {results['split']['items']:,} items, "
+        f"{results['split']['samples']:,} training samples per epoch.",
+        f"- Configuration: `{results['profile']}`"
+        + (f" with {', '.join(f'`{o}`' for o in results['overrides'])}" if results["overrides"] else "")
+        + "; seeds run seed by seed within a budget of "
+        f"{results['budget_s']:.0f} s (the whole run took {results['wall_s']:.0f} s).",
+        "",
+    ]
+    lines += _speed_section(results)
+    lines += _runs_section(results)
+    if dataset in paper.means and runs:
+        lines += _paper_section(dataset, runs, seeds, paper)
+    for name in (TABLE3, TABLE4, TABLE2):
+        if name in rendered:
+            title, *body = rendered[name].strip("\n").splitlines()
+            lines += [f"## Pipeline report: {title.lstrip('# ')}", "", *_demote(body).lstrip("\n").splitlines(), ""]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _speed_section(results: dict[str, Any]) -> list[str]:
+    speed = results["speed"]
+    if speed["status"] != "done":
+        return ["## Speed", "", f"Not measured ({speed['status']}).", ""]
+    epoch_s, evaluation_s = speed["epoch_s"][-1], speed["evaluation_s"]
+    anchor = ANCHOR_EPOCH_S.get(results["dataset"])
+    ratio = f"{anchor / epoch_s:.1f}x faster than the official code's {anchor} s (H100)" if anchor else "no anchor"
+    return [
+        "## Speed (the official code's configuration, baseline)",
+        "",
+        f"Overrides of the profile: {', '.join(f'`{o}`' for o in speed['overrides'])}; "
+        f"{len(speed['epoch_s'])} epochs, the last one is the warm figure (all: {speed['epoch_s']} s).",
+        "",
+        "| Measure | Ours | Against | Target | Met |",
+        "| --- | ---: | --- | ---: | --- |",
+        f"| Training epoch ({speed['samples']:,} samples) | {epoch_s:.2f} s ({speed['samples'] / epoch_s:,.0f} "
+        f"samples/s) | {ratio} | ≤ {TARGET_EPOCH_S:.0f} s | {'yes' if epoch_s <= TARGET_EPOCH_S else 'no'} |",
+        f"| Evaluation of all {speed['users']:,} users, {speed['steps']} reverse steps, full ranking | "
+        f"{evaluation_s:.2f} s ({speed['users'] / evaluation_s:,.0f} users/s) | — | ≤ {TARGET_EVALUATION_S:.0f} s | "
+        f"{'yes' if evaluation_s <= TARGET_EVALUATION_S else 'no'} |",
+        "",
+    ]
+
+
+def _runs_section(results: dict[str, Any]) -> list[str]:
+    lines = ["## Runs (paper configuration)", "",
+             "| Model | Seed | Status | Best epoch | Time to best (s) | Training (s) | Test evaluation (s) | "
+             "HR@10 | NDCG@10 |",
+             "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for run in results["runs"]:
+        if run["status"] == "done":
+            train_info, test = run["train"], run["test"]
+            lines.append(f"| {PAPER_LABELS[run['variant']]} | {run['seed']} | done | {train_info['best_epoch']} | "
+                         f"{train_info['time_to_best_s']:.1f} | {train_info['total_time_s']:.1f} | "
+                         f"{run['evaluate_s']:.1f} | {test['HR@10']:.4f} | {test['NDCG@10']:.4f} |")
+        else:
+            lines.append(f"| {PAPER_LABELS[run['variant']]} | {run['seed']} | {run['status']} (budget) | | | | | | |")
+    ensemble_info = results["ensemble"]
+    lines += ["", f"Complete seeds (every variant finished): {results['complete_seeds'] or 'none'}; ensemble "
+              f"(Algorithm 3): {ensemble_info['status']}"
+              + (f" in {ensemble_info['seconds']} s." if ensemble_info["status"] == "done" else "."), ""]
+    return lines
+
+
+def _paper_section(dataset: str, runs: list[dict[str, Any]], seeds: list[int], paper) -> list[str]:
+    metrics = metric_names((5, 10, 20))
+    rows, sentences = {}, []
+    for variant in VARIANTS:
+        chosen = [run for run in runs if run["variant"] == variant and run["seed"] in seeds]
+        if not chosen or variant not in paper.means[dataset]:
+            continue
+        ours = {metric: [run["test"][metric] for run in chosen] for metric in metrics}
+        rows[variant] = compare(ours, paper.means[dataset][variant], paper.stds[dataset].get(variant), metrics)
+        sentences.append(f"- {reading(variant, rows[variant])}")
+    return [
+        "## Table 3 against the paper",
+        "",
+        f"Ours: test metrics over seeds {seeds} (full ranking, target loses ties). Paper: its Table 3; for "
+        "DiffuRec that is DiffuRec's own published result, printed without a std. \"In paper stds\": "
+        "(ours - paper) / the paper's std.",
+        "",
+        render_comparison(rows).rstrip("\n"),
+        "",
+        *sentences,
+        "",
+    ]
+
+
+def _demote(lines: list[str]) -> str:
+    """The report's headings one level down, under the document's own."""
+    return "\n".join(f"#{line}" if line.startswith("#") else line for line in lines)
+
+
+def main() -> None:
+    try:
+        app()
+    except ReproError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

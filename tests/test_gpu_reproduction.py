@@ -1,0 +1,157 @@
+"""benchmarks/gpu_reproduction.py, run on CPU: the budgeted run, what it packs, and the document
+rendered from it; plus the paper comparison in diffurec.reproduction against hand-computed values."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from diffurec.reproduction import compare, reading
+from tests.synthetic import cycle_split
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import gpu_reproduction  # noqa: E402
+
+METRICS = ("HR@5", "HR@10", "HR@20", "NDCG@5", "NDCG@10", "NDCG@20")
+
+
+def test_comparison_with_a_paper_std_matches_hand_computation():
+    ours = {metric: [0.05, 0.06] for metric in METRICS}
+    (first, *_) = compare(ours, [0.0556] * 6, [0.0012] * 6, METRICS)
+    assert first.mean == pytest.approx(0.055)
+    assert first.std == pytest.approx(math.sqrt(0.00005))
+    assert first.difference == pytest.approx(-0.0006)
+    assert first.relative == pytest.approx(-0.0006 / 0.0556)
+    assert first.in_paper_stds == pytest.approx(-0.5)
+    assert first.within_paper_std is True
+    far = compare({m: [0.04] for m in METRICS}, [0.0556] * 6, [0.0012] * 6, METRICS)
+    assert far[0].std is None and far[0].within_paper_std is False
+    assert far[0].in_paper_stds == pytest.approx(-13.0)
+    assert reading("v1", far) == ("Modified V1: within one paper std on 0 of 6 metrics, below the paper's mean on 6; "
+                                  "the largest gap is HR@5 (-28.1%), -13.0 paper stds.")
+
+
+def test_comparison_without_a_paper_std_reports_the_relative_gap_only():
+    rows = compare({m: [0.06, 0.04] for m in METRICS}, [0.0400] * 6, None, METRICS)
+    assert rows[0].in_paper_stds is None and rows[0].within_paper_std is None
+    assert rows[0].relative == pytest.approx(0.25)
+    assert "below the published value on 0 of 6 metrics" in reading("baseline", rows)
+
+
+def test_run_estimate_counts_every_validation_and_the_test():
+    # eval_every 5 over 41 epochs validates after epochs 5, 10, ..., 40 and 41: 9 times.
+    assert gpu_reproduction.estimate_run_s(41, 5, 2.0, 3.0) == 41 * 2.0 + 10 * 3.0
+    assert gpu_reproduction.estimate_run_s(40, 10, 1.0, 1.0) == 40 + 5
+    assert gpu_reproduction.plan_next("v1", {"baseline": 10.0}, 99.0) == 15.0
+    assert gpu_reproduction.plan_next("baseline", {"baseline": 10.0}, 99.0) == 10.0
+    assert gpu_reproduction.plan_next("baseline", {}, 99.0) == 148.5
+
+
+def test_complete_seeds_need_every_variant():
+    runs = [{"variant": v, "seed": s, "status": "done"} for s in (0, 1) for v in ("baseline", "v1")]
+    runs.append({"variant": "v2", "seed": 0, "status": "done"})
+    runs.append({"variant": "v2", "seed": 1, "status": "interrupted"})
+    assert gpu_reproduction.complete_seeds(runs, ["baseline", "v1", "v2"]) == [0]
+    assert gpu_reproduction.complete_seeds(runs, ["baseline", "v1"]) == [0, 1]
+
+
+def _inputs(tmp_path: Path, epochs: int) -> tuple[Path, Path]:
+    """A learnable split saved under a paper dataset's name, and a profile sized for a CPU."""
+    split = tmp_path / "amazon-beauty.parquet"
+    cycle_split(n_users=120, n_items=30, seed=4).to_parquet(split, index=False)
+    profile = yaml.safe_load((ROOT / "profiles" / "paper.yaml").read_text())
+    profile["model"].update(hidden=16, blocks=1, heads=2, max_len=10)
+    profile["train"].update(epochs=epochs, batch_size=64, lr=0.005, device="cpu")
+    profile["eval"].update(batch_size=64, device="cpu")
+    profile["seeds"] = [0, 1]
+    (tmp_path / "profile.yaml").write_text(yaml.safe_dump(profile))
+    return split, tmp_path / "profile.yaml"
+
+
+def _invoke(*args: str | Path) -> None:
+    result = CliRunner().invoke(gpu_reproduction.app, [str(a) for a in args], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+
+
+def test_a_run_within_budget_trains_every_seed_and_renders_the_document(tmp_path):
+    split, profile = _inputs(tmp_path, epochs=2)
+    out = tmp_path / "out"
+    _invoke("run", split, "--out", out, "--profile", profile, "--budget", 600, "--speed-epochs", 1,
+            "-S", "train.eval_every=2", "--workdir", tmp_path / "work")
+    (out / "log.txt").write_text("the raw log\n")
+
+    results = json.loads((out / "results.json").read_text())
+    assert results["speed"]["status"] == "done" and len(results["speed"]["epoch_s"]) == 1
+    assert [(r["variant"], r["seed"], r["status"]) for r in results["runs"]] == [
+        (v, s, "done") for s in (0, 1) for v in ("baseline", "v1", "v2")
+    ]
+    assert results["complete_seeds"] == [0, 1] and results["ensemble"]["status"] == "done"
+    assert results["overrides"] == ["train.eval_every=2"]
+    with tarfile.open(out / "runs.tar.gz") as tar:
+        names = tar.getnames()
+        packed = yaml.safe_load(tar.extractfile("params.yaml"))
+    assert "runs/eval/amazon-beauty/v2/seed1/ranks.parquet" in names
+    assert "runs/ensemble/amazon-beauty/v1/metrics.json" in names
+    assert not any(name.endswith(".pt") for name in names)
+    assert packed["seeds"] == [0, 1] and packed["train"]["eval_every"] == 2
+
+    doc, log_copy = tmp_path / "reproduction.md", tmp_path / "reproduction-log.txt"
+    _invoke("report", out, "--doc", doc, "--log-copy", log_copy)
+    text = doc.read_text()
+    assert log_copy.read_text() == "the raw log\n"
+    v1 = [r["test"]["NDCG@10"] for r in results["runs"] if r["variant"] == "v1"]
+    mean = sum(v1) / 2
+    std = abs(v1[0] - v1[1]) / math.sqrt(2)
+    paper = 0.0556
+    assert (f"| Modified V1 | NDCG@10 | {mean:.4f} ± {std:.4f} (2 seeds) | 0.0556 ± 0.0012 | "
+            f"{mean - paper:+.4f} |") in text
+    assert "| DiffuRec | NDCG@10 |" in text and "| 0.0475 |" in text
+    assert "## Pipeline report: Table 3" in text and "### Amazon Beauty (`amazon-beauty`)" in text
+    assert "## Pipeline report: Table 2" in text
+    assert f"| Training epoch ({results['split']['samples']:,} samples) |" in text
+
+
+def test_a_run_cut_by_the_budget_keeps_what_it_has(tmp_path):
+    split, profile = _inputs(tmp_path, epochs=500)
+    out = tmp_path / "out"
+    _invoke("run", split, "--out", out, "--profile", profile, "--speed-epochs", 0,
+            "--budget", gpu_reproduction.PACKING_S + 2, "--workdir", tmp_path / "work")
+    results = json.loads((out / "results.json").read_text())
+    assert results["speed"] == {"status": "skipped"}
+    assert results["runs"] == [{"variant": "baseline", "seed": 0, "status": "interrupted"}]
+    assert results["complete_seeds"] == [] and results["ensemble"]["status"] == "skipped"
+    with tarfile.open(out / "runs.tar.gz") as tar:
+        assert "params.yaml" in tar.getnames()
+
+    doc = tmp_path / "reproduction.md"
+    _invoke("report", out, "--doc", doc, "--log-copy", tmp_path / "log.txt")
+    text = doc.read_text()
+    assert "| DiffuRec | 0 | interrupted (budget) |" in text
+    assert "Not measured (skipped)." in text
+    assert "Pipeline report" not in text and "Table 3 against the paper" not in text
+    assert not (tmp_path / "log.txt").exists()
+
+
+def _cli(*args: str | Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_reproduction.py"), *map(str, args)],
+                          capture_output=True, text=True, cwd=ROOT, env={"PYTHONPATH": str(ROOT), "PATH": ""})
+
+
+def test_bad_inputs_are_refused_with_one_line_and_no_output(tmp_path):
+    split, profile = _inputs(tmp_path, epochs=1)
+    out = tmp_path / "out"
+    done = _cli("run", split, "--out", out, "--profile", profile, "--variant", "v3")
+    assert done.returncode == 2 and done.stderr.strip() == "error: unknown variant 'v3'; choose from ['baseline', 'v1', 'v2']"
+    assert not out.exists()
+    done = _cli("report", tmp_path / "nowhere")
+    assert done.returncode == 2
+    assert "nowhere/results.json: not found; pass the folder the device run's files came back to" in done.stderr
