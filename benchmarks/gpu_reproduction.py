@@ -289,10 +289,14 @@ def _speed(config: Config, data, results: dict[str, Any], save) -> None:
         f"{samples} samples/epoch, {len(data.users)} users evaluated with {config.model.steps} steps")
     model = build_model(data.n_items, config.model, "baseline", 0)
     speed = results["speed"] = {"status": "interrupted", "overrides": OFFICIAL, "samples": samples,
-                                "users": len(data.users), "steps": config.model.steps}
-    result = fit(model, data, config, 0, progress=False)
-    speed.update(status="done", epoch_s=[round(row["train_seconds"], 3) for row in result.history],
-                 evaluation_s=round(result.history[-1]["valid_seconds"], 3))
+                                "users": len(data.users), "steps": config.model.steps, "epoch_s": []}
+
+    def record(state) -> None:
+        speed["epoch_s"] = [round(row["train_seconds"], 3) for row in state.history]
+        save()
+
+    result = fit(model, data, config, 0, on_epoch_end=record, progress=False)
+    speed.update(status="done", evaluation_s=round(result.history[-1]["valid_seconds"], 3))
     save()
     log(f"speed: epochs {speed['epoch_s']} s, evaluation {speed['evaluation_s']} s")
 
@@ -452,7 +456,8 @@ def render_document(results: dict[str, Any], paper, rendered: dict[str, str], lo
 def _speed_section(results: dict[str, Any]) -> list[str]:
     speed = results["speed"]
     if speed["status"] != "done":
-        return ["## Speed", "", f"Not measured ({speed['status']}).", ""]
+        measured = f" Training epochs that finished: {speed['epoch_s']} s." if speed.get("epoch_s") else ""
+        return ["## Speed", "", f"Not measured ({speed['status']}).{measured}", ""]
     epoch_s, evaluation_s = speed["epoch_s"][-1], speed["evaluation_s"]
     anchor = ANCHOR_EPOCH_S.get(results["dataset"])
     ratio = f"{anchor / epoch_s:.1f}x faster than the official code's {anchor} s (H100)" if anchor else "no anchor"
@@ -474,6 +479,8 @@ def _speed_section(results: dict[str, Any]) -> list[str]:
 
 
 def _runs_section(results: dict[str, Any]) -> list[str]:
+    if not results["runs"]:
+        return ["## Runs (paper configuration)", "", "None started: the budget ran out first.", ""]
     lines = ["## Runs (paper configuration)", "",
              "| Model | Seed | Status | Best epoch | Time to best (s) | Training (s) | Test evaluation (s) | "
              "HR@10 | NDCG@10 |",

@@ -155,3 +155,17 @@ def test_bad_inputs_are_refused_with_one_line_and_no_output(tmp_path):
     done = _cli("report", tmp_path / "nowhere")
     assert done.returncode == 2
     assert "nowhere/results.json: not found; pass the folder the device run's files came back to" in done.stderr
+
+
+def test_a_speed_phase_cut_by_the_budget_reports_the_epochs_it_finished(tmp_path):
+    split, profile = _inputs(tmp_path, epochs=1)
+    out = tmp_path / "out"
+    _invoke("run", split, "--out", out, "--profile", profile, "--speed-epochs", 1000,
+            "--budget", gpu_reproduction.PACKING_S + 4, "--workdir", tmp_path / "work")
+    speed = json.loads((out / "results.json").read_text())["speed"]
+    assert speed["status"] == "interrupted" and 1 <= len(speed["epoch_s"]) < 1000
+    doc = tmp_path / "reproduction.md"
+    _invoke("report", out, "--doc", doc, "--log-copy", tmp_path / "log.txt")
+    text = doc.read_text()
+    assert f"Not measured (interrupted). Training epochs that finished: {speed['epoch_s']} s." in text
+    assert "None started: the budget ran out first." in text
