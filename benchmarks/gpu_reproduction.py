@@ -52,12 +52,13 @@ import yaml
 
 from common import load_raw
 from diffurec.config import VARIANTS, Config
-from diffurec.errors import ConfigError, DataError, ReproError
+from diffurec.errors import ConfigError, DataError
 from diffurec.reproduction import compare, reading, render_comparison
 from diffurec.sequences import encode, training_windows
 from diffurec.tables import DATASET_NAMES, PAPER_LABELS, metric_names
 from diffurec.train import build_model, fit
 from pipeline import layout
+from pipeline.app import main
 from pipeline.data_tables import read_split
 from pipeline.datasets import dataset_source
 from pipeline.fileio import write_json, write_text, write_with
@@ -529,13 +530,5 @@ def _demote(lines: list[str]) -> str:
     return "\n".join(f"#{line}" if line.startswith("#") else line for line in lines)
 
 
-def main() -> None:
-    try:
-        app()
-    except ReproError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
-
-
 if __name__ == "__main__":
-    main()
+    main(app)

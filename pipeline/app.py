@@ -18,10 +18,10 @@ app = typer.Typer(
 )
 
 
-def main() -> None:
-    """Run the CLI; a user error becomes one line on stderr and exit status 2."""
+def main(cli: typer.Typer = app) -> None:
+    """Run a CLI (the stages' by default); a user error becomes one line on stderr and exit status 2."""
     try:
-        app()
+        cli()
     except ReproError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)

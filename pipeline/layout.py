@@ -1,4 +1,7 @@
-"""Where every stage reads and writes, relative to the project root; dvc.yaml mirrors these paths."""
+"""Where every stage reads and writes, relative to the project root; dvc.yaml mirrors these paths.
+
+Run folders take an optional `runs` root (default `runs/`), so the report stages and tests can
+read a copy of the runs kept elsewhere."""
 
 from __future__ import annotations
 
@@ -23,16 +26,25 @@ def split_file(dataset: str) -> Path:
     return DATA / "split" / f"{dataset}.parquet"
 
 
-def train_dir(dataset: str, variant: str, seed: int) -> Path:
-    return RUNS / "train" / dataset / variant / f"seed{seed}"
+def train_dir(dataset: str, variant: str, seed: int, runs: Path = RUNS) -> Path:
+    return runs / "train" / dataset / variant / f"seed{seed}"
 
 
-def eval_dir(dataset: str, variant: str, seed: int) -> Path:
-    return RUNS / "eval" / dataset / variant / f"seed{seed}"
+def eval_dir(dataset: str, variant: str, seed: int, runs: Path = RUNS) -> Path:
+    return runs / "eval" / dataset / variant / f"seed{seed}"
 
 
-def ensemble_dir(dataset: str, variant: str) -> Path:
-    return RUNS / "ensemble" / dataset / variant
+def ensemble_dir(dataset: str, variant: str, runs: Path = RUNS) -> Path:
+    return runs / "ensemble" / dataset / variant
+
+
+def baseline_dir(dataset: str, model: str, runs: Path = RUNS) -> Path:
+    """A RecBole baseline's run (params.yaml `baselines` name, e.g. SASRec-CE)."""
+    return runs / "baselines" / dataset / model
+
+
+def ttest_file(runs: Path = RUNS) -> Path:
+    return runs / "ttest" / "results.json"
 
 
 def resume_file(dataset: str, variant: str, seed: int) -> Path:

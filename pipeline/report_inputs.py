@@ -23,19 +23,6 @@ from diffurec.tables import PaperTables, VariantRuns
 from pipeline import layout
 
 PAPER_TABLES = Path("reference/paper_tables.yaml")
-TTEST_RESULTS = layout.RUNS / "ttest" / "results.json"
-
-
-def train_file(runs: Path, dataset: str, variant: str, seed: int) -> Path:
-    return runs / layout.train_dir(dataset, variant, seed).relative_to(layout.RUNS) / "train.json"
-
-
-def eval_file(runs: Path, dataset: str, variant: str, seed: int, name: str) -> Path:
-    return runs / layout.eval_dir(dataset, variant, seed).relative_to(layout.RUNS) / name
-
-
-def ensemble_file(runs: Path, dataset: str, variant: str, name: str) -> Path:
-    return runs / layout.ensemble_dir(dataset, variant).relative_to(layout.RUNS) / name
 
 
 def read_json(path: Path, stage: str) -> Any:
@@ -74,7 +61,7 @@ def seed_averaged_ndcg(runs: Path, dataset: str, variant: str, seeds: Sequence[i
     """Per-user NDCG@k averaged over seeds, indexed by user_id (sorted); every seed must rank the same users."""
     per_seed = []
     for seed in seeds:
-        path = eval_file(runs, dataset, variant, seed, "ranks.parquet")
+        path = layout.eval_dir(dataset, variant, seed, runs) / "ranks.parquet"
         ranks = read_ranks(path)
         if per_seed and not ranks.index.equals(per_seed[0].index):
             raise DataError(
@@ -88,7 +75,7 @@ def seed_metrics(
     runs: Path, dataset: str, variant: str, seeds: Sequence[int], metrics: Sequence[str]
 ) -> dict[str, tuple[float, ...]]:
     """metric -> one value per seed, in `seeds` order, so that seeds pair up across variants."""
-    per_seed = [read_metrics(eval_file(runs, dataset, variant, seed, "metrics.json"), metrics) for seed in seeds]
+    per_seed = [read_metrics(layout.eval_dir(dataset, variant, seed, runs) / "metrics.json", metrics) for seed in seeds]
     return {metric: tuple(values[metric] for values in per_seed) for metric in metrics}
 
 
@@ -96,11 +83,11 @@ def load_variant_runs(
     runs: Path, dataset: str, variant: str, seeds: Sequence[int], metrics: Sequence[str]
 ) -> VariantRuns:
     """Every seed's train.json and metrics.json and the ensemble's metrics.json of one (dataset, variant)."""
-    trains = [_read_train(train_file(runs, dataset, variant, seed), dataset, variant, seed) for seed in seeds]
+    trains = [_read_train(layout.train_dir(dataset, variant, seed, runs) / "train.json", dataset, variant, seed) for seed in seeds]
     return VariantRuns(
         seeds=tuple(seeds),
         metrics=seed_metrics(runs, dataset, variant, seeds, metrics),
-        ensemble=read_metrics(ensemble_file(runs, dataset, variant, "metrics.json"), metrics),
+        ensemble=read_metrics(layout.ensemble_dir(dataset, variant, runs) / "metrics.json", metrics),
         time_to_best_s=tuple(_number(t, "time_to_best_s", p, "train") for p, t in trains),
         total_time_s=tuple(_number(t, "total_time_s", p, "train") for p, t in trains),
         best_epoch=tuple(_integer(t, "best_epoch", p) for p, t in trains),

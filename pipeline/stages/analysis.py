@@ -33,8 +33,7 @@ from pipeline.data_tables import read_split
 from pipeline.datasets import dataset_source
 from pipeline.fileio import write_text, write_with
 from pipeline.params import load_config
-from pipeline.report_inputs import ensemble_file, eval_file, read_ranks
-from pipeline.stages.baselines import baseline_dir
+from pipeline.report_inputs import read_ranks
 from pipeline.stages.evaluate import load_members
 from pipeline.stages.train import check_variant
 
@@ -70,14 +69,14 @@ def _dataset_case(dataset: str, config: Config) -> DatasetCase:
     variants = {}
     for variant in config.variants:
         per_seed = [
-            _ranks_in_split_order(eval_file(layout.RUNS, dataset, variant, seed, "ranks.parquet"), data.users)
+            _ranks_in_split_order(layout.eval_dir(dataset, variant, seed) / "ranks.parquet", data.users)
             for seed in config.seeds
         ]
-        ensemble = _ranks_in_split_order(ensemble_file(layout.RUNS, dataset, variant, "ranks.parquet"), data.users, "ensemble")
+        ensemble = _ranks_in_split_order(layout.ensemble_dir(dataset, variant) / "ranks.parquet", data.users, "ensemble")
         variants[variant] = VariantRanks(np.stack(per_seed), ensemble)
     baselines = {}
     for name in config.baselines:
-        path = baseline_dir(dataset, name) / "ranks.parquet"
+        path = layout.baseline_dir(dataset, name) / "ranks.parquet"
         if path.is_file():
             baselines[name] = _ranks_in_split_order(path, data.users, "baselines")
     missing = tuple(name for name in config.baselines if name not in baselines)

@@ -28,10 +28,6 @@ from pipeline.recbole_runner import (
 )
 
 
-def baseline_dir(dataset: str, name: str, runs: Path = layout.RUNS) -> Path:
-    return runs / "baselines" / dataset / name
-
-
 @app.command()
 def baselines(
     dataset: Annotated[str, typer.Argument(help="Dataset key, e.g. ml-100k.")],
@@ -59,7 +55,7 @@ def baselines(
     run = config.recbole.models[name]
     split_path = split or layout.split_file(dataset)
     ours = read_split(split_path)
-    out = out or baseline_dir(dataset, name)
+    out = out or layout.baseline_dir(dataset, name)
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out, prefix=".recbole-") as scratch:
         work = Path(scratch)

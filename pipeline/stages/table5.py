@@ -20,8 +20,7 @@ from pipeline import layout
 from pipeline.app import app
 from pipeline.fileio import write_text
 from pipeline.params import DEFAULT_PARAMS, load_config
-from pipeline.report_inputs import PAPER_TABLES, eval_file, read_json, read_ranks, seed_metrics
-from pipeline.stages.baselines import baseline_dir
+from pipeline.report_inputs import PAPER_TABLES, read_json, read_ranks, seed_metrics
 
 TABLE5 = "table5_comparison.md"
 # The paper's own model in its Table 5: shown as reported, never counted as a baseline.
@@ -61,7 +60,8 @@ def table5(
     ]
     unreported = [DATASET_NAMES[d] for d in config.datasets if d not in reported]
     if unreported:
-        notes.append(f"The paper reports no numbers for {', '.join(unreported)}: its reported rows are empty there.")
+        notes.append(f"The paper reports no other methods on {', '.join(unreported)}: only this project's runs and "
+                     "the re-run baselines are listed there.")
     write_text(out, render_table5(tables, metrics, baseline_runs, notes))
 
 
@@ -74,13 +74,12 @@ def _our_rows(runs: Path, dataset: str, config: Config, metrics: tuple[str, ...]
 
 
 def _reported_rows(reported: dict[str, dict[str, dict[str, float]]], dataset: str, config: Config) -> list[Method]:
-    """The paper's numbers for every method no configured baseline re-runs; every dataset lists
-    the same methods, with no numbers where the paper has none (e.g. ml-100k)."""
+    """The paper's numbers on `dataset` for every method no configured baseline re-runs (none on a
+    dataset the paper did not use, e.g. ml-100k)."""
     rerun = {config.recbole.models[name].model for name in config.baselines}
-    methods = dict.fromkeys(method for rows in reported.values() for method in rows)
     return [
-        Method(method, "reported", reported.get(dataset, {}).get(method, {}), method != PAPER_MODEL)
-        for method in methods
+        Method(method, "reported", values, method != PAPER_MODEL)
+        for method, values in reported.get(dataset, {}).items()
         if method not in rerun
     ]
 
@@ -97,8 +96,8 @@ def _user_test(
     if best is None or rival is None:
         return None
     variant = next(v for v in config.variants if VARIANT_NAMES[v] == best.name)
-    per_seed = [read_ranks(eval_file(runs, dataset, variant, seed, "ranks.parquet")) for seed in config.seeds]
-    path = baseline_dir(dataset, rival.name, runs) / "ranks.parquet"
+    per_seed = [read_ranks(layout.eval_dir(dataset, variant, seed, runs) / "ranks.parquet") for seed in config.seeds]
+    path = layout.baseline_dir(dataset, rival.name, runs) / "ranks.parquet"
     baseline = read_ranks(_existing(path), "baselines")
     for ranks in per_seed:
         if not ranks.index.equals(baseline.index):
@@ -111,7 +110,7 @@ def _user_test(
 
 
 def _read_baseline(runs: Path, dataset: str, name: str, metrics: tuple[str, ...]) -> tuple[BaselineRun, dict[str, float]]:
-    path = baseline_dir(dataset, name, runs) / "metrics.json"
+    path = layout.baseline_dir(dataset, name, runs) / "metrics.json"
     raw = read_json(path, "baselines")
     try:
         values = {metric: float(raw[metric]) for metric in metrics}

@@ -15,7 +15,7 @@ from pipeline import layout
 from pipeline.app import app
 from pipeline.fileio import write_json, write_text
 from pipeline.params import DEFAULT_PARAMS, load_config
-from pipeline.report_inputs import PAPER_TABLES, TTEST_RESULTS, load_paper_tables, load_variant_runs, read_json
+from pipeline.report_inputs import PAPER_TABLES, load_paper_tables, load_variant_runs, read_json
 
 TABLE2 = "table2_convergence.md"
 TABLE3 = "table3_performance.md"
@@ -25,7 +25,7 @@ TABLE4 = "table4_ttest.md"
 @app.command()
 def tables(
     runs: Annotated[Path, typer.Option(help="Runs folder holding train/, eval/ and ensemble/.")] = layout.RUNS,
-    ttest_results: Annotated[Path, typer.Option(help="Output of the ttest stage.")] = TTEST_RESULTS,
+    ttest_results: Annotated[Path, typer.Option(help="Output of the ttest stage.")] = layout.ttest_file(),
     paper_tables: Annotated[Path, typer.Option(help="The paper's printed numbers.")] = PAPER_TABLES,
     reports: Annotated[Path, typer.Option(help=f"Folder that receives {TABLE2}, {TABLE3}, {TABLE4}.")] = layout.REPORTS,
     metrics_file: Annotated[Path, typer.Option(help="Flat metrics file for dvc metrics show/diff.")] = Path(

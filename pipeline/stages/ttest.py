@@ -23,8 +23,6 @@ from pipeline.fileio import write_json
 from pipeline.params import DEFAULT_PARAMS, load_config
 from pipeline.report_inputs import (
     PAPER_TABLES,
-    TTEST_RESULTS,
-    eval_file,
     load_paper_tables,
     seed_averaged_ndcg,
     seed_metrics,
@@ -38,7 +36,7 @@ PAPER_HALF_UNIT = 0.5e-4
 def ttest(
     runs: Annotated[Path, typer.Option(help="Runs folder holding eval/<dataset>/<variant>/seed<k>/.")] = layout.RUNS,
     paper_tables: Annotated[Path, typer.Option(help="The paper's printed numbers.")] = PAPER_TABLES,
-    out: Annotated[Path, typer.Option(help="JSON file that receives every test.")] = TTEST_RESULTS,
+    out: Annotated[Path, typer.Option(help="JSON file that receives every test.")] = layout.ttest_file(),
     params: Annotated[Path, typer.Option(help="Parameters file (reads datasets, variants, seeds, eval.ks).")]
     = DEFAULT_PARAMS,
 ) -> None:
@@ -81,7 +79,7 @@ def _compare_dataset(
         values = seed_metrics(runs, dataset, variant, seeds, metrics)
         variant_ndcg = seed_averaged_ndcg(runs, dataset, variant, seeds, PER_USER_K)
         if not variant_ndcg.index.equals(baseline_ndcg.index):
-            path = eval_file(runs, dataset, variant, seeds[0], "ranks.parquet")
+            path = layout.eval_dir(dataset, variant, seeds[0], runs) / "ranks.parquet"
             raise DataError(
                 f"{path}: ranks other test users than the baseline's run on {dataset}; "
                 "rerun the evaluate stage for both (dvc repro evaluate)"
