@@ -27,8 +27,7 @@ def save_model(path: Path, model: DiffuRec, items: list[str]) -> None:
         "items": items,
         "state_dict": model.state_dict(),
     }
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    _save(path, payload)
 
 
 def load_model(path: Path, device: torch.device) -> tuple[DiffuRec, list[str]]:
@@ -58,8 +57,14 @@ def fingerprint(config: Config, dataset: str, variant: str, seed: int, split: Pa
 
 
 def save_resume(path: Path, state: TrainState, run_fingerprint: str) -> None:
-    with atomic_path(path) as tmp:
-        torch.save({"fingerprint": run_fingerprint, "state": state.as_dict()}, tmp)
+    _save(path, {"fingerprint": run_fingerprint, "state": state.as_dict()})
+
+
+def _save(path: Path, payload: dict[str, Any]) -> None:
+    """Atomically, through a file handle: given a path, torch.save names the archive's records
+    after the (random) temporary file, and the same weights would not give the same bytes."""
+    with atomic_path(path) as tmp, tmp.open("wb") as handle:
+        torch.save(payload, handle)
 
 
 def load_resume(path: Path, run_fingerprint: str) -> TrainState | None:

@@ -118,3 +118,20 @@ def test_evaluate_writes_metrics_and_a_rank_per_user(tmp_path: Path) -> None:
     assert metrics["users"] == len(users)
     assert metrics["HR@10"] == round(float((ranks["rank"] <= 10).mean()), 6)
     assert ranks["rank"].between(1, 40).all()
+
+
+def test_the_same_weights_give_the_same_checkpoint_bytes(tmp_path: Path) -> None:
+    # DVC compares outputs by hash: a rerun that reproduces the weights must reproduce model.pt.
+    from diffurec.config import ModelConfig
+    from diffurec.train import build_model
+    from pipeline.checkpoint import load_model, save_model
+
+    model = build_model(40, ModelConfig(hidden=16, blocks=1, heads=2, max_len=10), "v2", seed=0)
+    items = [f"i{k}" for k in range(40)]
+    save_model(tmp_path / "first.pt", model, items)
+    save_model(tmp_path / "second-name.pt", model, items)
+    assert (tmp_path / "first.pt").read_bytes() == (tmp_path / "second-name.pt").read_bytes()
+    loaded, loaded_items = load_model(tmp_path / "second-name.pt", torch.device("cpu"))
+    assert loaded_items == items
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], tensor)
