@@ -15,6 +15,7 @@ import yaml
 from typer.testing import CliRunner
 
 from diffurec.reproduction import compare, reading
+from diffurec.train import fit
 from tests.synthetic import cycle_split
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -121,10 +122,12 @@ def test_a_run_within_budget_trains_every_seed_and_renders_the_document(tmp_path
 
 
 def test_a_run_cut_by_the_budget_keeps_what_it_has(tmp_path):
-    split, profile = _inputs(tmp_path, epochs=500)
+    # With no speed phase there is no estimate, so the first run starts; the alarm cuts it
+    # (100,000 epochs never finish in 6 s, and setting up takes far less than 6 s).
+    split, profile = _inputs(tmp_path, epochs=100_000)
     out = tmp_path / "out"
     _invoke("run", split, "--out", out, "--profile", profile, "--speed-epochs", 0,
-            "--budget", gpu_reproduction.PACKING_S + 2, "--workdir", tmp_path / "work")
+            "--budget", gpu_reproduction.PACKING_S + 6, "--workdir", tmp_path / "work")
     results = json.loads((out / "results.json").read_text())
     assert results["speed"] == {"status": "skipped"}
     assert results["runs"] == [{"variant": "baseline", "seed": 0, "status": "interrupted"}]
@@ -157,13 +160,23 @@ def test_bad_inputs_are_refused_with_one_line_and_no_output(tmp_path):
     assert "nowhere/results.json: not found; pass the folder the device run's files came back to" in done.stderr
 
 
-def test_a_speed_phase_cut_by_the_budget_reports_the_epochs_it_finished(tmp_path):
+def test_a_speed_phase_cut_by_the_budget_reports_the_epochs_it_finished(tmp_path, monkeypatch):
+    # The budget's alarm, made deterministic: it rings right after the speed phase's second epoch.
+    def ring_after_two_epochs(*args, on_epoch_end, **kwargs):
+        def hook(state):
+            on_epoch_end(state)
+            if state.epoch == 2:
+                raise gpu_reproduction.BudgetExceeded
+        return fit(*args, on_epoch_end=hook, **kwargs)
+
+    monkeypatch.setattr(gpu_reproduction, "fit", ring_after_two_epochs)
     split, profile = _inputs(tmp_path, epochs=1)
     out = tmp_path / "out"
-    _invoke("run", split, "--out", out, "--profile", profile, "--speed-epochs", 1000,
-            "--budget", gpu_reproduction.PACKING_S + 4, "--workdir", tmp_path / "work")
-    speed = json.loads((out / "results.json").read_text())["speed"]
-    assert speed["status"] == "interrupted" and 1 <= len(speed["epoch_s"]) < 1000
+    _invoke("run", split, "--out", out, "--profile", profile, "--speed-epochs", 5, "--workdir", tmp_path / "work")
+    results = json.loads((out / "results.json").read_text())
+    speed = results["speed"]
+    assert speed["status"] == "interrupted" and len(speed["epoch_s"]) == 2
+    assert results["runs"] == [] and (out / "runs.tar.gz").is_file()
     doc = tmp_path / "reproduction.md"
     _invoke("report", out, "--doc", doc, "--log-copy", tmp_path / "log.txt")
     text = doc.read_text()
