@@ -43,6 +43,7 @@ import tarfile
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -54,8 +55,8 @@ from common import load_raw
 from diffurec.config import VARIANTS, Config
 from diffurec.errors import ConfigError, DataError
 from diffurec.reproduction import describe_machine, render_document
-from diffurec.sequences import encode, training_windows
-from diffurec.train import build_model, fit
+from diffurec.sequences import SequenceData, encode, training_windows
+from diffurec.train import TrainState, build_model, fit
 from pipeline import layout
 from pipeline.app import main
 from pipeline.data_tables import read_split
@@ -204,8 +205,8 @@ def run_command(
     workdir: Annotated[Path | None, typer.Option(help="Where runs/ is written. Default: a temporary folder.")] = None,
 ) -> None:
     """Speed benchmark, then as many (seed, variant) runs of PROFILE as BUDGET allows (GPU)."""
-    started = time.perf_counter()
-    split, out = split.resolve(), out.resolve()
+    journal = Journal(out.resolve(), budget)
+    split = split.resolve()
     dataset = split.stem
     dataset_source(dataset)
     for name in variant:
@@ -217,8 +218,8 @@ def run_command(
     official = Config.from_dict(load_raw(profile, OFFICIAL + [f"train.epochs={max(speed_epochs, 1)}",
                                                               f"train.eval_every={max(speed_epochs, 1)}"]))
     data = encode(read_split(split))
-    out.mkdir(parents=True, exist_ok=True)
-    results: dict[str, Any] = {
+    journal.out.mkdir(parents=True, exist_ok=True)
+    journal.results.update({
         "command": " ".join(sys.argv),
         "started_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "budget_s": budget,
@@ -232,32 +233,48 @@ def run_command(
         "runs": [],
         "complete_seeds": [],
         "ensemble": {"status": "skipped"},
-    }
-    log(f"machine: {describe_machine(results['machine'])}")
-    log(f"data: {dataset}, {results['split']}")
-
-    def save() -> None:
-        results["wall_s"] = round(time.perf_counter() - started, 1)
-        write_json(out / "results.json", results)
+    })
+    log(f"machine: {describe_machine(journal.results['machine'])}")
+    log(f"data: {dataset}, {journal.results['split']}")
 
     work = workdir or Path(tempfile.mkdtemp(prefix="gpu-reproduction-"))
     shutil.copyfile(split, _made(work / layout.split_file(dataset)))
     with working_in(work):
         _write_params(raw, config.seeds)
     try:
-        with alarm(budget - PACKING_S - (time.perf_counter() - started)):
+        with alarm(journal.left()):
             if speed_epochs > 0:
-                _speed(official, data, results, save)
+                _speed(official, data, journal)
             with working_in(work):
-                _reproduce(raw, config, dataset, list(variant), results, started, budget, save)
+                _run_seeds(config, dataset, list(variant), journal)
+                _write_params(raw, journal.results["complete_seeds"])
+                _ensemble(list(variant), dataset, journal)
     except BudgetExceeded:
         log("budget reached: stopped here")
     finally:
-        save()
+        journal.save()
     with working_in(work):
-        _pack(out / "runs.tar.gz")
-    save()
-    log(f"done in {results['wall_s']:.0f} s: {out / 'results.json'}, {out / 'runs.tar.gz'}")
+        _pack(journal.out / "runs.tar.gz")
+    journal.save()
+    log(f"done in {journal.results['wall_s']:.0f} s: {journal.out / 'results.json'}, {journal.out / 'runs.tar.gz'}")
+
+
+@dataclass
+class Journal:
+    """What `run` has done so far (results.json, rewritten after every step) and its budget's clock."""
+
+    out: Path
+    budget: float
+    started: float = field(default_factory=time.perf_counter)
+    results: dict[str, Any] = field(default_factory=dict)
+
+    def left(self) -> float:
+        """Seconds left before packing must start."""
+        return self.budget - PACKING_S - (time.perf_counter() - self.started)
+
+    def save(self) -> None:
+        self.results["wall_s"] = round(time.perf_counter() - self.started, 1)
+        write_json(self.out / "results.json", self.results)
 
 
 def _shown(path: Path) -> str:
@@ -271,29 +288,30 @@ def _made(path: Path) -> Path:
     return path
 
 
-def _speed(config: Config, data, results: dict[str, Any], save) -> None:
+def _speed(config: Config, data: SequenceData, journal: Journal) -> None:
     """Train the baseline at the official configuration; the last epoch is the warm figure and its
     validation (every user, model.steps reverse steps) the evaluation figure."""
     samples = len(training_windows(data, config.model.max_len))
     log(f"speed: baseline at the official configuration {OFFICIAL}, {config.train.epochs} epochs, "
         f"{samples} samples/epoch, {len(data.users)} users evaluated with {config.model.steps} steps")
     model = build_model(data.n_items, config.model, "baseline", 0)
-    speed = results["speed"] = {"status": "interrupted", "overrides": OFFICIAL, "samples": samples,
-                                "users": len(data.users), "steps": config.model.steps, "epoch_s": []}
+    speed = journal.results["speed"] = {"status": "interrupted", "overrides": OFFICIAL, "samples": samples,
+                                        "users": len(data.users), "steps": config.model.steps, "epoch_s": []}
 
-    def record(state) -> None:
+    def record(state: TrainState) -> None:
         speed["epoch_s"] = [round(row["train_seconds"], 3) for row in state.history]
-        save()
+        journal.save()
 
     result = fit(model, data, config, 0, on_epoch_end=record, progress=False)
     speed.update(status="done", evaluation_s=round(result.history[-1]["valid_seconds"], 3))
-    save()
+    journal.save()
     log(f"speed: epochs {speed['epoch_s']} s, evaluation {speed['evaluation_s']} s")
 
 
-def _reproduce(raw: dict, config: Config, dataset: str, variants: list[str], results: dict[str, Any], started: float,
-               budget: float, save) -> None:
-    """Seed-major runs while the next one and the ensemble of the complete seeds fit in the budget."""
+def _run_seeds(config: Config, dataset: str, variants: list[str], journal: Journal) -> None:
+    """Train and test seed by seed, every variant of a seed before the next seed, while the next
+    run and the ensemble of the seeds complete after it still fit in the budget."""
+    results = journal.results
     speed = results["speed"]
     if speed["status"] == "done":
         first_guess = estimate_run_s(config.train.epochs, config.train.eval_every, speed["epoch_s"][-1],
@@ -308,11 +326,9 @@ def _reproduce(raw: dict, config: Config, dataset: str, variants: list[str], res
             seeds_after = len(results["complete_seeds"]) + (position == len(variants) - 1)
             needed = (plan_next(name, timed, first_guess)
                       + ensemble_estimate_s(seeds_after, evaluation_s, variants, evaluation_guess))
-            left = budget - PACKING_S - (time.perf_counter() - started)
-            if needed > left:
-                log(f"stop before {name} seed {seed}: it and the ensemble need ~{needed:.0f} s, {left:.0f} s left")
-                _write_params(raw, results["complete_seeds"])
-                _ensemble(variants, dataset, results, save)
+            if needed > journal.left():
+                log(f"stop before {name} seed {seed}: it and the ensemble need ~{needed:.0f} s, "
+                    f"{journal.left():.0f} s left")
                 return
             run = {"variant": name, "seed": seed, "status": "interrupted"}
             results["runs"].append(run)
@@ -331,11 +347,9 @@ def _reproduce(raw: dict, config: Config, dataset: str, variants: list[str], res
             timed[name] = ended - began
             evaluation_s[name] = ended - trained
             results["complete_seeds"] = complete_seeds(results["runs"], variants)
-            save()
+            journal.save()
             log(f"{name} seed {seed}: {run['wall_s']} s, best epoch {run['train']['best_epoch']}, "
                 f"test NDCG@10 {run['test']['NDCG@10']:.4f}")
-    _write_params(raw, results["complete_seeds"])
-    _ensemble(variants, dataset, results, save)
 
 
 def _write_params(raw: dict, seeds: list[int]) -> None:
@@ -343,17 +357,18 @@ def _write_params(raw: dict, seeds: list[int]) -> None:
     Path("params.yaml").write_text(yaml.safe_dump({**raw, "seeds": list(seeds) or [0]}, sort_keys=False))
 
 
-def _ensemble(variants: list[str], dataset: str, results: dict[str, Any], save) -> None:
-    if not results["complete_seeds"]:
+def _ensemble(variants: list[str], dataset: str, journal: Journal) -> None:
+    seeds = journal.results["complete_seeds"]
+    if not seeds:
         log("ensemble: skipped, no seed has a finished run of every variant")
         return
-    results["ensemble"] = {"status": "interrupted", "seeds": results["complete_seeds"]}
+    info = journal.results["ensemble"] = {"status": "interrupted", "seeds": seeds}
     began = time.perf_counter()
     for name in variants:
         ensemble(dataset, name)
-    results["ensemble"].update(status="done", seconds=round(time.perf_counter() - began, 1))
-    save()
-    log(f"ensemble of seeds {results['complete_seeds']}: {results['ensemble']['seconds']} s")
+    info.update(status="done", seconds=round(time.perf_counter() - began, 1))
+    journal.save()
+    log(f"ensemble of seeds {seeds}: {info['seconds']} s")
 
 
 def _pack(archive: Path) -> None:
