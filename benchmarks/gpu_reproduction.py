@@ -327,8 +327,9 @@ def _run_seeds(config: Config, dataset: str, variants: list[str], journal: Journ
             needed = (plan_next(name, timed, first_guess)
                       + ensemble_estimate_s(seeds_after, evaluation_s, variants, evaluation_guess))
             if needed > journal.left():
-                log(f"stop before {name} seed {seed}: it and the ensemble need ~{needed:.0f} s, "
-                    f"{journal.left():.0f} s left")
+                results["stopped"] = (f"before {name} seed {seed}: it and the ensemble need ~{needed:.0f} s, "
+                                      f"{journal.left():.0f} s were left")
+                log(f"stop {results['stopped']}")
                 return
             run = {"variant": name, "seed": seed, "status": "interrupted"}
             results["runs"].append(run)
