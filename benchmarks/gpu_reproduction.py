@@ -62,7 +62,7 @@ from pipeline.app import main
 from pipeline.data_tables import read_split
 from pipeline.datasets import dataset_source
 from pipeline.fileio import write_json, write_text, write_with
-from pipeline.report_inputs import PAPER_TABLES, load_paper_tables
+from pipeline.report_inputs import PAPER_TABLES, load_paper_tables, read_json
 from pipeline.stages.download import download
 from pipeline.stages.evaluate import ensemble, evaluate
 from pipeline.stages.preprocess import preprocess
@@ -104,17 +104,6 @@ def alarm(seconds: float) -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
-
-
-@contextlib.contextmanager
-def working_in(directory: Path) -> Iterator[None]:
-    """The stages read params.yaml and write data/ and runs/ relative to the working directory."""
-    previous = Path.cwd()
-    os.chdir(directory)
-    try:
-        yield
-    finally:
-        os.chdir(previous)
 
 
 def estimate_run_s(epochs: int, eval_every: int, epoch_s: float, evaluation_s: float) -> float:
@@ -181,7 +170,7 @@ def prepare_command(
     mirror, dest = mirror.resolve(), dest.resolve()
     for key in dataset:
         dataset_source(key)
-        with tempfile.TemporaryDirectory() as scratch, working_in(Path(scratch)):
+        with tempfile.TemporaryDirectory() as scratch, contextlib.chdir(Path(scratch)):
             profile = yaml.safe_load(PROFILE.read_text())
             profile["datasets"] = [key]
             profile["data"]["mirror"] = str(mirror)
@@ -237,15 +226,16 @@ def run_command(
     log(f"machine: {describe_machine(journal.results['machine'])}")
     log(f"data: {dataset}, {journal.results['split']}")
 
+    # The stages read params.yaml and write runs/ relative to the working directory: run them in `work`.
     work = workdir or Path(tempfile.mkdtemp(prefix="gpu-reproduction-"))
-    shutil.copyfile(split, _made(work / layout.split_file(dataset)))
-    with working_in(work):
+    write_with(work / layout.split_file(dataset), lambda tmp: shutil.copyfile(split, tmp))
+    with contextlib.chdir(work):
         _write_params(raw, config.seeds)
     try:
         with alarm(journal.left()):
             if speed_epochs > 0:
                 _speed(official, data, journal)
-            with working_in(work):
+            with contextlib.chdir(work):
                 _run_seeds(config, dataset, list(variant), journal)
                 _write_params(raw, journal.results["complete_seeds"])
                 _ensemble(list(variant), dataset, journal)
@@ -253,7 +243,7 @@ def run_command(
         log("budget reached: stopped here")
     finally:
         journal.save()
-    with working_in(work):
+    with contextlib.chdir(work):
         _pack(journal.out / "runs.tar.gz")
     journal.save()
     log(f"done in {journal.results['wall_s']:.0f} s: {journal.out / 'results.json'}, {journal.out / 'runs.tar.gz'}")
@@ -281,11 +271,6 @@ def _shown(path: Path) -> str:
     """A path as the document shows it: relative to the project when inside it."""
     path = path.resolve()
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
-
-
-def _made(path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def _speed(config: Config, data: SequenceData, journal: Journal) -> None:
@@ -342,8 +327,8 @@ def _run_seeds(config: Config, dataset: str, variants: list[str], journal: Journ
                 status="done",
                 wall_s=round(ended - began, 1),
                 evaluate_s=round(ended - trained, 2),
-                train=json.loads((layout.train_dir(dataset, name, seed) / "train.json").read_text()),
-                test=json.loads((layout.eval_dir(dataset, name, seed) / "metrics.json").read_text()),
+                train=read_json(layout.train_dir(dataset, name, seed) / "train.json", "train"),
+                test=read_json(layout.eval_dir(dataset, name, seed) / "metrics.json", "evaluate"),
             )
             timed[name] = ended - began
             evaluation_s[name] = ended - trained
@@ -355,7 +340,7 @@ def _run_seeds(config: Config, dataset: str, variants: list[str], journal: Journ
 
 def _write_params(raw: dict, seeds: list[int]) -> None:
     """The stages read params.yaml from the working directory; the ensemble takes its seeds from it."""
-    Path("params.yaml").write_text(yaml.safe_dump({**raw, "seeds": list(seeds) or [0]}, sort_keys=False))
+    write_text(Path("params.yaml"), yaml.safe_dump({**raw, "seeds": list(seeds) or [0]}, sort_keys=False))
 
 
 def _ensemble(variants: list[str], dataset: str, journal: Journal) -> None:
@@ -418,7 +403,7 @@ def _pipeline_tables(scratch: Path, results: dict[str, Any], paper_tables: Path)
     """Tables 3, 4 and 2 by the pipeline's own ttest and tables stages, when an ensemble was made."""
     if results["ensemble"]["status"] != "done":
         return []
-    with working_in(scratch):
+    with contextlib.chdir(scratch):
         ttest(paper_tables=paper_tables)
         tables(paper_tables=paper_tables, reports=Path("reports"))
         return [(Path("reports") / name).read_text() for name in (TABLE3, TABLE4, TABLE2)]

@@ -11,7 +11,6 @@ of one member's raw scores exactly, so an ensemble of one ranks like that single
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -83,7 +82,7 @@ def rank_targets(
     device = windows.device
     generators = [torch.Generator(device=device).manual_seed(member_seed) for _, member_seed in members]
     ranks = torch.empty(len(windows), dtype=torch.int64, device=device)
-    with evaluating([model for model, _ in members]), progress_bar(math.ceil(len(windows) / batch_size), "rank", progress) as bar:
+    with evaluating([model for model, _ in members]), progress_bar(windows.n_batches(batch_size), "rank", progress) as bar:
         for batch in windows.batches(batch_size):
             log_mean = None
             for (model, _), generator in zip(members, generators):
@@ -105,7 +104,7 @@ def reconstruct_users(
     generator = torch.Generator(device=device).manual_seed(seed)
     rows: list[torch.Tensor] = []
     outputs: list[torch.Tensor] = []
-    with evaluating([model]), progress_bar(math.ceil(len(windows) / batch_size), "reconstruct", progress) as bar:
+    with evaluating([model]), progress_bar(windows.n_batches(batch_size), "reconstruct", progress) as bar:
         for batch in windows.batches(batch_size):
             rows.append(batch.rows)
             outputs.append(_reconstruct(model, batch.histories, generator))

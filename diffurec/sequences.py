@@ -150,6 +150,10 @@ class Windows:
         real = offsets >= -lengths[:, None]
         return torch.where(real, self.items[positions.clamp_min(0)], 0)
 
+    def n_batches(self, batch_size: int) -> int:
+        """How many batches `batches(batch_size)` yields."""
+        return -(-len(self) // batch_size)
+
     def batches(self, batch_size: int, rng: np.random.Generator | None = None) -> Iterator[Batch]:
         """Cover every window once, in batches of windows with similar history lengths.
 

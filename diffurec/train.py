@@ -194,7 +194,7 @@ def fit(
     for epoch in range(state.epoch + 1, settings.epochs + 1):
         lr = optimizer.param_groups[0]["lr"]
         started = time.perf_counter()
-        with progress_bar(_n_batches(samples, settings.batch_size), f"epoch {epoch}", progress) as bar:
+        with progress_bar(samples.n_batches(settings.batch_size), f"epoch {epoch}", progress) as bar:
             loss = _train_epoch(model, optimizer, samples, settings.batch_size,
                                 np.random.default_rng([seed, epoch]), bar)
         scheduler.step()
@@ -236,7 +236,3 @@ def fit(
         seconds_to_best=state.seconds_to_best,
         seconds_total=state.seconds,
     )
-
-
-def _n_batches(windows: Windows, batch_size: int) -> int:
-    return -(-len(windows) // batch_size)

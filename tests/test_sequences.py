@@ -113,6 +113,13 @@ def test_histories_are_left_padded_and_batches_cut_to_their_longest():
             assert 0 not in row[len(row) - length :]
 
 
+def test_n_batches_counts_what_batches_yields():
+    windows = training_windows(encode(small_split()), 50)
+    assert len(windows) == 5  # 4 prefixes of u1's five training items, 1 of u2's two
+    for batch_size, expected in ((1, 5), (2, 3), (5, 1), (64, 1)):
+        assert windows.n_batches(batch_size) == expected == len(list(windows.batches(batch_size)))
+
+
 def test_plan_batches_groups_lengths_shuffles_with_seed_and_covers_everything():
     lengths = np.random.default_rng(5).integers(1, 40, size=1000)
     order, cuts = plan_batches(lengths, 64, np.random.default_rng(7))
