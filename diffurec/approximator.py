@@ -8,7 +8,8 @@ H hidden units, heads n_h of width H / n_h.
     c_i = lambda_i * (x_t + d),  lambda ~ N(delta, delta) elementwise   [B, L, H]
     z_i = h_i + c_i                                  baseline, eq. 15
     z_i = h_i + CrossAttention(query c_i, keys/values h)_i   v1 / v2, eq. 16
-    x0_hat = LayerNorm(Blocks(z))[:, -1]             [B, H], the most recent position (eq. 14)
+    x0_hat = Blocks(z)[:, -1]                        [B, H], the most recent position (eq. 14)
+             (pre-LN blocks: LayerNorm(Dropout(Blocks(z)))[:, -1], as the official code)
 
 Choices and their reasons:
 - Cross-attention orientation. The query of position i is its conditioning signal c_i and the
@@ -26,17 +27,21 @@ Choices and their reasons:
   real in every non-empty history, so that key is always allowed: no attention row is ever fully
   masked (which would give NaN), and an empty history reads as a lone padding item. Mask
   "queries" reproduces the official code: nothing is masked as a key, and padded query rows
-  attend uniformly (the official softmax over a row filled with -1e9).
+  attend uniformly (the official softmax over a row filled with -1e9). Under "queries" real
+  tokens attend to padding, so how much padding there is changes them: `encode` then pads every
+  history to max_len, as the official code does, so a user's output does not depend on which
+  other users share the batch.
 - lambda has one draw per position [B, L, H], padding included. A real position's draw therefore
   depends on L; padding invariance is a property of the network given its inputs (padded
   positions' lambda never reaches a real position), which the tests check by passing lambdas.
-- Transformer blocks are pre-LayerNorm (as the official code) with residual dropout, attention
-  dropout, FFN 4H with ReLU (paper) or GELU (official), Xavier-normal linear weights and zero
-  biases (paper). Item and positional embeddings are N(0, 1), as the official code's item table
-  (the paper is silent), row 0 included: it is never a class (see `model`) and, with mask
-  "keys", never attended to, so it receives no gradient. Only the
-  last position's output is used, so the last block computes its query, FFN and output for that
-  row alone.
+- Transformer blocks are "the standard Transformer [27]" of section 6.2: post-LayerNorm
+  (LayerNorm after each residual sum), residual and attention dropout, FFN 4H with ReLU,
+  Xavier-normal linear weights and zero biases. The official code's pre-LayerNorm blocks with a
+  closing dropout + LayerNorm, and its GELU, are switches (config.norm, config.activation).
+  Item and positional embeddings are N(0, 1), as the official code's item table (the paper is
+  silent), row 0 included: it is never a class (see `model`) and, with mask "keys", never
+  attended to, so it receives no gradient. Only the last position's output is used, so the
+  last block computes its query, FFN and output for that row alone.
 - The step embedding follows the official code: sinusoid of t * 1000 / T (cos then sin halves),
   Linear(H, 4H), SiLU, Linear(4H, H).
 """
@@ -112,11 +117,13 @@ class Attention(nn.Module):
 
 
 class Block(nn.Module):
-    """Pre-LayerNorm Transformer block: x + Attn(LN(x)), then x + FFN(LN(x))."""
+    """Transformer block. Post-LayerNorm (Vaswani et al.): LN(x + Attn(x)), then LN(x + FFN(x));
+    pre-LayerNorm (official code): x + Attn(LN(x)), then x + FFN(LN(x))."""
 
     def __init__(self, config: ModelConfig):
         super().__init__()
         hidden = config.hidden
+        self.pre_norm = config.norm == "pre"
         self.attention_norm = nn.LayerNorm(hidden)
         self.attention = Attention(hidden, config.heads, config.dropout)
         self.ffn_norm = nn.LayerNorm(hidden)
@@ -126,6 +133,12 @@ class Block(nn.Module):
 
     def forward(self, x: torch.Tensor, keep: torch.Tensor, mask: str, last_only: bool = False) -> torch.Tensor:
         """x [B, L, H], keep [B, L] -> [B, L, H], or [B, 1, H] (the last position) if last_only."""
+        if not self.pre_norm:
+            keys, values = self.attention.keys_values(x)
+            if last_only:
+                x = x[:, -1:]
+            x = self.attention_norm(x + self.dropout(self.attention(x, keys, values, keep, mask)))
+            return self.ffn_norm(x + self.dropout(self.ffn(x)))
         normed = self.attention_norm(x)
         keys, values = self.attention.keys_values(normed)
         if last_only:
@@ -153,7 +166,9 @@ class Approximator(nn.Module):
         self.cross = Attention(hidden, config.heads, config.dropout) if cross_attention else None
         self.dropout = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.blocks))
-        self.norm = nn.LayerNorm(hidden)
+        # Post-LN blocks end normalised; pre-LN ones get the official code's closing dropout + LayerNorm.
+        pre_norm = config.norm == "pre"
+        self.head = nn.Sequential(nn.Dropout(config.dropout), nn.LayerNorm(hidden)) if pre_norm else nn.Identity()
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -165,12 +180,16 @@ class Approximator(nn.Module):
                 nn.init.normal_(module.weight, mean=0.0, std=1.0)
 
     def encode(self, history: torch.Tensor) -> EncodedHistory:
-        """history [B, L] (left-padded item ids, L <= max_len) -> its x_t-independent parts."""
+        """history [B, L] (left-padded item ids, L <= max_len) -> its x_t-independent parts, of
+        width L, or max_len under mask "queries"."""
         length = history.shape[1]
         if length > self.max_len:
             raise ValueError(
                 f"history length {length} exceeds model.max_len {self.max_len}; keep the last max_len items"
             )
+        if self.mask == "queries":
+            history = F.pad(history, (self.max_len - length, 0))
+            length = self.max_len
         embedded = self.item_embedding(history)
         if self.position is not None:
             # Counted back from the most recent item, so left padding does not move them.
@@ -206,12 +225,12 @@ class Approximator(nn.Module):
         last = len(self.blocks) - 1
         for index, block in enumerate(self.blocks):
             z = block(z, encoded.keep, self.mask, last_only=index == last)
-        return self.norm(z[:, -1])
+        return self.head(z[:, -1])
 
     def forward(
         self, history: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, generator: torch.Generator | None = None
     ) -> torch.Tensor:
         """history [B, L], x_t [B, H], t [B] -> x0_hat [B, H]; lambda drawn from `generator`."""
         encoded = self.encode(history)
-        lambdas = self.draw_lambda((*history.shape, self.hidden), history.device, generator)
+        lambdas = self.draw_lambda(encoded.hidden.shape, history.device, generator)
         return self.denoise(encoded, x_t, self.step_embedding(t), lambdas)

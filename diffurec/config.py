@@ -8,6 +8,7 @@ a typo in `params.yaml` or in `dvc exp run -S` fails loudly instead of being ign
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import types
 import typing
@@ -46,10 +47,13 @@ class ModelConfig:
     offset: float = 0.1
     delta_c: float = 1.0
     # "constant": the paper's eq. 17 (same shift on every sample and dimension);
-    # "per_sample": the image-diffusion variant, offset * N(0, 1) drawn once per sample.
-    offset_mode: Literal["constant", "per_sample"] = "constant"
-    # Paper: ReLU FFN, positional embedding (standard Transformer), keys masked.
-    # Official DiffuRec code: GELU, no positional embedding, padding masked on query rows.
+    # "per_sample": the image-diffusion variant, offset * N(0, 1) drawn once per sample;
+    # "per_element": the DiffuRecSys code while its offset was on, offset * N(0, 1) per element.
+    offset_mode: Literal["constant", "per_sample", "per_element"] = "constant"
+    # Paper: the standard Transformer of Vaswani et al. (ReLU FFN, LayerNorm after each residual
+    # sum, positional embedding), keys masked. Official DiffuRec code: GELU, pre-LayerNorm blocks
+    # with a final dropout + LayerNorm, no positional embedding, padding masked on query rows.
+    norm: Literal["post", "pre"] = "post"
     activation: Literal["relu", "gelu"] = "relu"
     positional: bool = True
     # "keys": padding is masked as attention keys, so it never reaches a real position.
@@ -76,6 +80,9 @@ class TrainConfig:
     # Users drawn (fixed sample) for the per-epoch validation; 0 = all users.
     valid_users: int = 0
     device: str = "auto"
+    # "auto": bf16 autocast on CUDA (tensor cores), float32 on the CPU; "fp32" everywhere (the
+    # paper's and the official code's numerics); "bf16" everywhere. docs/benchmarks.md compares them.
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
 
 
 @dataclass(frozen=True)
@@ -84,6 +91,8 @@ class EvalConfig:
     ks: tuple[int, ...] = (5, 10, 20)
     mask_history: bool = False
     device: str = "auto"
+    # The reverse process's precision (scores are float32 either way); see train.precision.
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
 
 
 # RecBole models the baselines stage can run, and the settings of each that params.yaml may set
@@ -214,6 +223,7 @@ class Config:
             "train.epochs": self.train.epochs,
             "train.batch_size": self.train.batch_size,
             "train.eval_every": self.train.eval_every,
+            "train.lr_decay_epoch": self.train.lr_decay_epoch,
             "eval.batch_size": self.eval.batch_size,
         }
         for key, value in positive.items():
@@ -229,11 +239,19 @@ class Config:
                 raise ConfigError(f"params: model.{key} must be in [0, 1), got {value}")
         if self.model.lambda_delta < 0:
             raise ConfigError(f"params: model.lambda_delta must be >= 0, got {self.model.lambda_delta}")
+        if self.train.lr <= 0:
+            raise ConfigError(f"params: train.lr must be > 0, got {self.train.lr}")
+        if self.train.weight_decay < 0:
+            raise ConfigError(f"params: train.weight_decay must be >= 0, got {self.train.weight_decay}")
+        if not 0.0 < self.train.lr_decay_gamma <= 1.0:
+            raise ConfigError(f"params: train.lr_decay_gamma must be in (0, 1], got {self.train.lr_decay_gamma}")
+        if self.train.valid_users < 0:
+            raise ConfigError(f"params: train.valid_users must be >= 0 (0 = all users), got {self.train.valid_users}")
         if not self.eval.ks or min(self.eval.ks) < 1:
             raise ConfigError(f"params: eval.ks must list cut-offs >= 1, got {list(self.eval.ks)}")
         for key in ("train.device", "eval.device"):
             device = getattr(self.train if key.startswith("train") else self.eval, "device")
-            if device not in ("auto", "cpu") and not device.startswith("cuda"):
+            if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", device):
                 raise ConfigError(f"params: {key} must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}")
         _check_baselines(self.baselines, self.recbole)
         _check_analysis(self.analysis)
@@ -352,6 +370,8 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"params: {key} must be a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(f"params: {key} must be a finite number, got {value!r}")
         return float(value)
     if hint is str:
         if not isinstance(value, str):

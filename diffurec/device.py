@@ -1,4 +1,4 @@
-"""Which device to run on, and the mixed precision used there."""
+"""Which device to run on, and the precision of the network there."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import contextlib
 import torch
 
 from diffurec.errors import ConfigError
+
+PRECISIONS = ("auto", "fp32", "bf16")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -19,9 +21,12 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def autocast(device: torch.device) -> contextlib.AbstractContextManager:
-    """bf16 autocast on CUDA (tensor cores, no loss scaling needed); full fp32 on CPU, so CPU
-    runs stay bit-for-bit repeatable."""
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """precision "bf16": bf16 autocast on any device (tensor cores on CUDA, no loss scaling
+    needed); "fp32": full float32; "auto": bf16 on CUDA, float32 on the CPU (where bf16 is slow
+    on most processors). Scores and the loss's softmax stay float32 either way."""
+    if precision not in PRECISIONS:
+        raise ConfigError(f"params: unknown precision {precision!r}; choose from {list(PRECISIONS)}")
+    if precision == "bf16" or (precision == "auto" and device.type == "cuda"):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()

@@ -9,8 +9,11 @@ Forward (training) side:
 - `forward_noise`: eq. 17, eps ~ N(offset * delta_c, I). delta_c is one scalar constant (a
   param, default 1.0), so the shift offset * delta_c is the same in every dimension and for
   every sample ("constant"). The image-diffusion "offset noise" instead shifts each sample by
-  its own draw, offset * delta_c * N(0, 1), shared by all its dimensions ("per_sample"). Only
-  the training forward process uses it; the reverse process draws N(0, I).
+  its own draw, offset * delta_c * N(0, 1), shared by all its dimensions ("per_sample"). The
+  DiffuRecSys code, while its offset was on, added an independent draw to every element
+  ("per_element"): no shift at all, only a variance of 1 + (offset * delta_c)^2. Its published
+  version adds none (offset 0). Only the training forward process uses it; the reverse process
+  draws N(0, I).
 
 Reverse side (Algorithm 2, eq. 21-23):
 - `reverse_step`: x_{t-1} = mu_tilde_t(x_t, x0_hat) + sigma_t eps', with mu_tilde from eq. 8
@@ -33,7 +36,7 @@ from diffurec.errors import ConfigError
 from diffurec.schedule import NoiseSchedule
 
 REVERSE_NOISE_MODES = ("paper", "posterior", "official")
-OFFSET_MODES = ("constant", "per_sample")
+OFFSET_MODES = ("constant", "per_sample", "per_element")
 
 
 def q_sample(x0: torch.Tensor, alpha_bar: torch.Tensor | float, noise: torch.Tensor) -> torch.Tensor:
@@ -55,7 +58,8 @@ def forward_noise(
     device: torch.device | str | None = None,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """Eq. 17: training noise [B, H] ~ N(offset * delta_c, I) ("constant") or with a per-sample shift.
+    """Eq. 17: training noise [B, H] ~ N(offset * delta_c, I) ("constant"), or with a per-sample
+    or per-element random shift (see the module docstring).
 
     offset = 0 draws exactly `torch.randn(shape)`, so models without offset noise see the same
     random stream.
@@ -67,7 +71,8 @@ def forward_noise(
         return noise
     if mode == "constant":
         return noise + offset * delta_c
-    shift = torch.randn((shape[0], 1), device=device, generator=generator)
+    shift_shape = (shape[0], 1) if mode == "per_sample" else shape
+    shift = torch.randn(shift_shape, device=device, generator=generator)
     return noise + offset * delta_c * shift
 
 

@@ -15,3 +15,7 @@ class ConfigError(ReproError, ValueError):
 
 class DataError(ReproError, ValueError):
     """An input file is missing, empty, malformed or fails its checksum."""
+
+
+class TrainingError(ReproError):
+    """Training cannot go on (its loss stopped being finite); the message names the param to change."""

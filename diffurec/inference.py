@@ -6,6 +6,14 @@ Each (model, seed) member draws x_T, lambda and the reverse noise from its own
 independent of the global RNG (training's RNG state is left untouched). The ensemble averages
 the members' softmax distributions; it is done in log space in float64, which keeps the order
 of one member's raw scores exactly, so an ensemble of one ranks like that single run.
+
+Algorithm 3 as printed is garbled: a loop over "random seeds" around one model, whose x_T is the
+last history item diffused to step T and whose x_0 is a single f_theta(x_T, T) call. The text
+around it (section 6.5) proposes "averaging the predictions generated from different random
+seeds, akin to ensemble methods", after runs over several seeds. We read the seeds as those
+runs: each member is one seed's trained model with its full reverse process (Algorithm 2), from
+x_T ~ N(0, I) as in Algorithm 2 (with alpha_bar_T ~ 1e-6 the diffused item is that noise in
+all but name). A list of one model with several inference seeds is the other reading.
 """
 
 from __future__ import annotations
@@ -48,10 +56,12 @@ def _members(models: nn.Module | Sequence[Member], seed: int) -> list[Member]:
     return members
 
 
-def _reconstruct(model: nn.Module, histories: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+def _reconstruct(
+    model: nn.Module, histories: torch.Tensor, generator: torch.Generator, precision: str
+) -> torch.Tensor:
     """x0 [B, H] in float32 (the reverse process may run under bf16 autocast, scoring does not:
     bf16 scores would tie many items)."""
-    with autocast(histories.device):
+    with autocast(histories.device, precision):
         x0 = model.reconstruct(histories, generator)
     return x0.float()
 
@@ -69,6 +79,7 @@ def rank_targets(
     batch_size: int,
     seed: int = 0,
     mask_history: bool = False,
+    precision: str = "auto",
     progress: bool = True,
 ) -> np.ndarray:
     """Rank of each window's target among all items (see `diffurec.metrics` for the tie rule).
@@ -86,7 +97,7 @@ def rank_targets(
         for batch in windows.batches(batch_size):
             log_mean = None
             for (model, _), generator in zip(members, generators):
-                scores = model.scores(_reconstruct(model, batch.histories, generator))
+                scores = model.scores(_reconstruct(model, batch.histories, generator, precision))
                 log_probs = torch.log_softmax(scores.double(), dim=1)
                 # Sum of probabilities in log space; the 1/|members| factor does not change ranks.
                 log_mean = log_probs if log_mean is None else torch.logaddexp(log_mean, log_probs)
@@ -97,7 +108,13 @@ def rank_targets(
 
 
 def reconstruct_users(
-    model: nn.Module, windows: Windows, *, batch_size: int, seed: int = 0, progress: bool = True
+    model: nn.Module,
+    windows: Windows,
+    *,
+    batch_size: int,
+    seed: int = 0,
+    precision: str = "auto",
+    progress: bool = True,
 ) -> np.ndarray:
     """The reverse process's x0 for every window, float32 [S, H] in window order (for t-SNE)."""
     device = windows.device
@@ -107,7 +124,7 @@ def reconstruct_users(
     with evaluating([model]), progress_bar(windows.n_batches(batch_size), "reconstruct", progress) as bar:
         for batch in windows.batches(batch_size):
             rows.append(batch.rows)
-            outputs.append(_reconstruct(model, batch.histories, generator))
+            outputs.append(_reconstruct(model, batch.histories, generator, precision))
             bar.update()
     x0 = torch.empty(len(windows), outputs[0].shape[1], device=device)
     x0[torch.cat(rows)] = torch.cat(outputs)

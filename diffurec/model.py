@@ -72,17 +72,16 @@ class DiffuRec(nn.Module):
     def reconstruct(self, history: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Algorithm 2: history [B, L] -> x_0 [B, H]. Call model.eval() first."""
         approximator = self.approximator
-        batch, length = history.shape
         device = history.device
         encoded = approximator.encode(history)
         steps = approximator.step_embedding(torch.arange(self.schedule.steps, device=device))
-        lambda_shape = (batch, length, approximator.hidden)
+        lambda_shape = encoded.hidden.shape
 
         def denoise(x_t: torch.Tensor, t: int) -> torch.Tensor:
             lambdas = approximator.draw_lambda(lambda_shape, device, generator)
             return approximator.denoise(encoded, x_t, steps[t : t + 1], lambdas)
 
-        x_T = torch.randn((batch, approximator.hidden), device=device, generator=generator)
+        x_T = torch.randn((history.shape[0], approximator.hidden), device=device, generator=generator)
         return sample_reverse(denoise, x_T, self.schedule, self.config.reverse_noise, generator)
 
     def scores(self, x0: torch.Tensor) -> torch.Tensor:

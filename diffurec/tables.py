@@ -107,7 +107,8 @@ def render_table2(
     ]
     notes = [
         "Time to best epoch: wall-clock training time until the epoch with the best validation score "
-        "(`time_to_best_s` of each run's train.json), i.e. time to convergence.",
+        "(`time_to_best_s` of each run's train.json), i.e. time to convergence; the per-epoch "
+        "validation that picks that epoch is included.",
         "Paper (s): the paper's Table 2, measured on the authors' hardware with the paper's configuration; "
         "compare ratios between variants, not absolute seconds.",
     ]

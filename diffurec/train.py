@@ -7,13 +7,14 @@ its own generator (see `diffurec.inference`), and every RNG state is part of `Tr
 a run resumed from epoch k ends with the same numbers as an uninterrupted one (on CPU).
 
 Speed: data and losses stay on the device; the only host syncs are one per epoch (its mean
-loss) and one per validation (the ranks). On CUDA the forward pass runs under bf16 autocast
-and Adam is fused.
+loss) and one per validation (the ranks). On CUDA Adam is fused and, with train.precision
+"auto" (the default) or "bf16", the forward pass runs under bf16 autocast.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 import random
 import time
 from collections.abc import Callable
@@ -27,7 +28,7 @@ from tqdm import tqdm
 
 from diffurec.config import Config, ModelConfig
 from diffurec.device import autocast, resolve_device
-from diffurec.errors import ConfigError, DataError
+from diffurec.errors import ConfigError, DataError, TrainingError
 from diffurec.inference import progress_bar, rank_targets
 from diffurec.metrics import summarize
 from diffurec.model import DiffuRec
@@ -128,12 +129,12 @@ def _snapshot(state_dict: dict[str, Any]) -> dict[str, Any]:
 
 
 def _train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, samples: Windows, batch_size: int,
-                 rng: np.random.Generator, bar: tqdm) -> float:
+                 precision: str, rng: np.random.Generator, bar: tqdm) -> float:
     """One pass over every training window; returns the mean loss per sample."""
     model.train()
     total = torch.zeros((), device=samples.device)
     for batch in samples.batches(batch_size, rng):
-        with autocast(samples.device):
+        with autocast(samples.device, precision):
             loss = model(batch.histories, batch.targets)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -195,8 +196,12 @@ def fit(
         lr = optimizer.param_groups[0]["lr"]
         started = time.perf_counter()
         with progress_bar(samples.n_batches(settings.batch_size), f"epoch {epoch}", progress) as bar:
-            loss = _train_epoch(model, optimizer, samples, settings.batch_size,
+            loss = _train_epoch(model, optimizer, samples, settings.batch_size, settings.precision,
                                 np.random.default_rng([seed, epoch]), bar)
+        if not math.isfinite(loss):
+            # Checked once per epoch (one host sync); the weights are already ruined, keep none.
+            raise TrainingError(f"training diverged: the mean loss of epoch {epoch} is {loss}; "
+                                f"lower train.lr (now {lr}) and rerun")
         scheduler.step()
         train_seconds = time.perf_counter() - started
 
@@ -204,7 +209,8 @@ def fit(
         metrics = None
         if epoch % settings.eval_every == 0 or epoch == settings.epochs:
             ranks = rank_targets(model, valid, batch_size=config.eval.batch_size, seed=seed,
-                                 mask_history=config.eval.mask_history, progress=progress)
+                                 mask_history=config.eval.mask_history, precision=config.eval.precision,
+                                 progress=progress)
             metrics = summarize(ranks, validation_ks(config.eval.ks))
         valid_seconds = time.perf_counter() - started
 

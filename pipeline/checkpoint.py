@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,9 @@ from diffurec.errors import DataError
 from diffurec.model import DiffuRec
 from diffurec.train import TrainState
 from pipeline.fileio import atomic_path
+
+# What torch.load and the unpacking after it raise on a truncated, garbled or foreign file.
+UNREADABLE = (pickle.UnpicklingError, RuntimeError, OSError, EOFError, KeyError, TypeError, ValueError, AttributeError)
 
 
 def save_model(path: Path, model: DiffuRec, items: list[str]) -> None:
@@ -39,9 +43,19 @@ def load_model(path: Path, device: torch.device) -> tuple[DiffuRec, list[str]]:
         config = Config.from_dict({"model": payload["model_config"]}).model
         model = DiffuRec(payload["n_items"], config, payload["variant"])
         model.load_state_dict(payload["state_dict"])
-    except (RuntimeError, KeyError, EOFError) as error:
-        raise DataError(f"{path}: not a readable model checkpoint ({error}); delete it and rerun its train stage") from error
+    except UNREADABLE as error:
+        raise DataError(
+            f"{path}: not a readable model checkpoint ({_reason(error)}); delete it and rerun its train stage"
+        ) from error
     return model.to(device), payload["items"]
+
+
+def _reason(error: Exception) -> str:
+    """One short line: torch's unpickling errors run to a page of advice that does not apply."""
+    if isinstance(error, pickle.UnpicklingError):
+        return "garbled, or not a file torch.save wrote"
+    line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return line if len(line) <= 120 else line[:117] + "..."
 
 
 def fingerprint(config: Config, dataset: str, variant: str, seed: int, split: Path) -> str:
@@ -74,11 +88,11 @@ def load_resume(path: Path, run_fingerprint: str) -> TrainState | None:
     try:
         # Our own file; it holds Python and NumPy RNG states that weights_only cannot load.
         payload: dict[str, Any] = torch.load(path, weights_only=False)
-    except (RuntimeError, EOFError, OSError):
+        if payload.get("fingerprint") != run_fingerprint:
+            return None
+        return TrainState.from_dict(payload["state"])
+    except UNREADABLE:
         return None
-    if payload.get("fingerprint") != run_fingerprint:
-        return None
-    return TrainState.from_dict(payload["state"])
 
 
 def count_parameters(model: nn.Module) -> int:

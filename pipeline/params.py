@@ -14,7 +14,8 @@ DEFAULT_PARAMS = Path("params.yaml")
 
 def load_config(path: Path = DEFAULT_PARAMS) -> Config:
     if not path.is_file():
-        raise ConfigError(f"{path}: not found; run from the project root or pass --params")
+        fix = "run from the project root, where params.yaml lives" if path == DEFAULT_PARAMS else "check the --params path"
+        raise ConfigError(f"{path}: not found; {fix}")
     try:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as error:

@@ -13,6 +13,8 @@ What breaks, and what this module does about it:
   warning goes to the run's log with every other warning.
 - `import recbole.quick_start` imports ray, which fails on numpy 2 and setuptools >= 81: only
   RecBole's low-level API is used (`Config`, `create_dataset`, `data_preparation`, trainers).
+- Importing RecBole's models (`get_model`) runs `torch.autograd.set_detect_anomaly(True)` in
+  sine.py, for the whole process; `recbole_runner.train_and_rank` switches it off again.
 - RecBole's `Config` reads `--key=value` arguments from `sys.argv` with top priority:
   `build_config` hides the command line while it runs.
 - RecBole logs through the root logger, writes TensorBoard events to `./log_tensorboard` and

@@ -84,14 +84,16 @@ def load_variant_runs(
 ) -> VariantRuns:
     """Every seed's train.json and metrics.json and the ensemble's metrics.json of one (dataset, variant)."""
     trains = [_read_train(layout.train_dir(dataset, variant, seed, runs) / "train.json", dataset, variant, seed) for seed in seeds]
+    # Training is one DVC matrix per variant: `dvc repro train-v1` reruns v1's runs.
+    stage = f"train-{variant}"
     return VariantRuns(
         seeds=tuple(seeds),
         metrics=seed_metrics(runs, dataset, variant, seeds, metrics),
         ensemble=read_metrics(layout.ensemble_dir(dataset, variant, runs) / "metrics.json", metrics),
-        time_to_best_s=tuple(_number(t, "time_to_best_s", p, "train") for p, t in trains),
-        total_time_s=tuple(_number(t, "total_time_s", p, "train") for p, t in trains),
-        best_epoch=tuple(_integer(t, "best_epoch", p) for p, t in trains),
-        devices=tuple(_string(t, "device", p) for p, t in trains),
+        time_to_best_s=tuple(_number(t, "time_to_best_s", p, stage) for p, t in trains),
+        total_time_s=tuple(_number(t, "total_time_s", p, stage) for p, t in trains),
+        best_epoch=tuple(_integer(t, "best_epoch", p, stage) for p, t in trains),
+        devices=tuple(_string(t, "device", p, stage) for p, t in trains),
     )
 
 
@@ -137,14 +139,15 @@ def _per_metric(table: dict, metrics: tuple[str, ...]) -> dict[str, dict[str, tu
 
 
 def _read_train(path: Path, dataset: str, variant: str, seed: int) -> tuple[Path, dict]:
-    raw = read_json(path, "train")
+    stage = f"train-{variant}"
+    raw = read_json(path, stage)
     if not isinstance(raw, dict):
-        raise DataError(f"{path}: expected a JSON object; rerun the train stage (dvc repro train)")
+        raise DataError(f"{path}: expected a JSON object; rerun the {stage} stage (dvc repro {stage})")
     found = (raw.get("dataset"), raw.get("variant"), raw.get("seed"))
     if found != (dataset, variant, seed):
         raise DataError(
             f"{path}: records dataset/variant/seed {found}, expected {(dataset, variant, seed)}; "
-            "rerun the train stage (dvc repro train)"
+            f"rerun the {stage} stage (dvc repro {stage})"
         )
     return path, raw
 
@@ -158,15 +161,15 @@ def _number(raw: Any, key: str, path: Path, stage: str) -> float:
     return float(value)
 
 
-def _integer(raw: dict, key: str, path: Path) -> int:
+def _integer(raw: dict, key: str, path: Path, stage: str) -> int:
     value = raw.get(key)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise DataError(f"{path}: '{key}' must be an integer, got {value!r}; rerun the train stage (dvc repro train)")
+        raise DataError(f"{path}: '{key}' must be an integer, got {value!r}; rerun the {stage} stage (dvc repro {stage})")
     return value
 
 
-def _string(raw: dict, key: str, path: Path) -> str:
+def _string(raw: dict, key: str, path: Path, stage: str) -> str:
     value = raw.get(key)
     if not isinstance(value, str):
-        raise DataError(f"{path}: '{key}' must be a string, got {value!r}; rerun the train stage (dvc repro train)")
+        raise DataError(f"{path}: '{key}' must be a string, got {value!r}; rerun the {stage} stage (dvc repro {stage})")
     return value

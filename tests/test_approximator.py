@@ -31,7 +31,10 @@ MODELS = {
 
 
 def _run(approximator, history, x_t, t, lambdas):
-    return approximator.denoise(approximator.encode(history), x_t, approximator.step_embedding(t), lambdas)
+    encoded = approximator.encode(history)
+    # Under mask "queries" encode widens the batch to max_len; the added positions get lambda 0.
+    lambdas = F.pad(lambdas, (0, 0, encoded.hidden.shape[1] - lambdas.shape[1], 0))
+    return approximator.denoise(encoded, x_t, approximator.step_embedding(t), lambdas)
 
 
 def _left_pad(history: list[int], length: int) -> list[int]:
@@ -55,10 +58,11 @@ def _random_case(seed: int):
 
 
 @pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("norm", ["post", "pre"])
 @pytest.mark.parametrize("positional", [False, True])
 @pytest.mark.parametrize("cross", [False, True])
-def test_extra_left_padding_does_not_change_the_output(cross, positional, seed):
-    approximator = MODELS[(cross, positional)]
+def test_extra_left_padding_does_not_change_the_output(cross, positional, norm, seed):
+    approximator = MODELS[(cross, positional)] if norm == "post" else _approximator(cross, positional=positional, norm="pre")
     histories, extra = _random_case(seed)
     history, x_t, t, lambdas = _inputs(histories, seed)
     padded = F.pad(history, (extra, 0))
@@ -117,6 +121,21 @@ def test_query_mask_reproduces_the_official_quirk():
 
 
 @pytest.mark.parametrize("cross", [False, True])
+def test_the_query_mask_pads_to_max_len_so_the_batch_width_does_not_matter(cross):
+    # Real tokens attend to padding under "queries": the official code always pads to max_len,
+    # so a user's output must not depend on how wide its length-grouped batch happens to be.
+    approximator = _approximator(cross, mask="queries")
+    history, x_t, t, _ = _inputs([[3, 9, 4], [5, 6, 7, 8, 2]], seed=12)
+    with torch.no_grad():
+        narrow = approximator(history, x_t, t, torch.Generator().manual_seed(13))
+        wide = approximator(F.pad(history, (7, 0)), x_t, t, torch.Generator().manual_seed(13))
+        encoded = approximator.encode(history)
+    assert encoded.hidden.shape[1] == CONFIG.max_len
+    assert encoded.keep.sum().item() == 3 + 5
+    assert torch.equal(narrow, wide)
+
+
+@pytest.mark.parametrize("cross", [False, True])
 def test_the_padding_embedding_is_invisible_only_with_the_key_mask(cross):
     history, x_t, t, lambdas = _inputs([[0, 0, 3, 4, 5], [1, 2, 3, 4, 5]], seed=3)
     outputs = {}
@@ -128,9 +147,9 @@ def test_the_padding_embedding_is_invisible_only_with_the_key_mask(cross):
             after = _run(approximator, history, x_t, t, lambdas)
         outputs[mask] = (before, after)
     torch.testing.assert_close(outputs["keys"][1], outputs["keys"][0], rtol=0, atol=1e-6)
-    assert (outputs["queries"][1][0] - outputs["queries"][0][0]).abs().max() > 1e-3
-    # The unpadded user is unaffected either way.
-    torch.testing.assert_close(outputs["queries"][1][1], outputs["queries"][0][1], rtol=0, atol=1e-6)
+    # Under "queries" both users are padded to max_len, so both see the padding embedding.
+    changed = (outputs["queries"][1] - outputs["queries"][0]).abs().amax(dim=1)
+    assert (changed > 1e-3).all()
 
 
 @pytest.mark.parametrize("mask", ["keys", "queries"])
@@ -167,9 +186,30 @@ def test_the_output_depends_on_the_noised_target_and_the_step(cross):
     assert (out - other_t).abs().max() > 1e-6
 
 
-def test_the_last_block_computes_only_the_last_position_exactly():
+@pytest.mark.parametrize("norm", ["post", "pre"])
+def test_blocks_follow_their_layer_norm_placement(norm):
+    torch.manual_seed(14)
+    block = Block(ModelConfig(**{**CONFIG.__dict__, "norm": norm})).eval()
+    x = 3.0 * torch.randn(2, 5, HIDDEN)
+    keep = torch.tensor([[False, True, True, True, True], [True] * 5])
+
+    def attend(inputs):
+        return _manual_attention(block.attention, inputs, inputs, keep)
+
+    with torch.no_grad():
+        if norm == "post":  # Vaswani et al.: LayerNorm(x + Sublayer(x))
+            middle = block.attention_norm(x + attend(x))
+            expected = block.ffn_norm(middle + block.ffn(middle))
+        else:  # official code: x + Sublayer(LayerNorm(x))
+            middle = x + attend(block.attention_norm(x))
+            expected = middle + block.ffn(block.ffn_norm(middle))
+        torch.testing.assert_close(block(x, keep, "keys"), expected)
+
+
+@pytest.mark.parametrize("norm", ["post", "pre"])
+def test_the_last_block_computes_only_the_last_position_exactly(norm):
     torch.manual_seed(7)
-    block = Block(CONFIG).eval()
+    block = Block(ModelConfig(**{**CONFIG.__dict__, "norm": norm})).eval()
     x = torch.randn(3, 6, HIDDEN)
     keep = torch.tensor([[False, False, True, True, True, True]] * 3)
     with torch.no_grad():
@@ -183,6 +223,9 @@ def test_initialisation_and_switches():
     gelu = _approximator(True, activation="gelu", seed=8)
     relu = _approximator(True, activation="relu", seed=8)
     assert isinstance(gelu.blocks[0].ffn[1], nn.GELU) and isinstance(relu.blocks[0].ffn[1], nn.ReLU)
+    # Post-LN blocks end normalised; only pre-LN ones take the official closing dropout + LayerNorm.
+    pre = _approximator(True, norm="pre", seed=8)
+    assert isinstance(relu.head, nn.Identity) and isinstance(pre.head[1], nn.LayerNorm)
     assert MODELS[(False, False)].position is None and MODELS[(False, True)].position is not None
     assert MODELS[(False, True)].cross is None and MODELS[(True, True)].cross is not None
     big = Approximator(2000, ModelConfig(hidden=128, blocks=1, heads=4), cross_attention=True)

@@ -76,8 +76,18 @@ def test_per_sample_offset_noise_shares_one_shift_across_dimensions():
     assert shift[:, 0].var().item() == pytest.approx(0.25, rel=0.02)
 
 
-def test_zero_offset_is_exactly_standard_noise_in_both_modes():
-    for mode in ("constant", "per_sample"):
+def test_per_element_offset_noise_only_widens_the_variance():
+    generator = torch.Generator().manual_seed(5)
+    noise = forward_noise((SAMPLES, 3), 0.5, 2.0, "per_element", generator=generator)
+    mean, var = _moments(noise)
+    torch.testing.assert_close(mean, torch.zeros(3), rtol=0, atol=0.02)
+    torch.testing.assert_close(var, torch.full((3,), 1.0 + 1.0**2), rtol=0.02, atol=0)
+    shift = noise - torch.randn((SAMPLES, 3), generator=torch.Generator().manual_seed(5))
+    assert abs(torch.corrcoef(shift[:, :2].T)[0, 1].item()) < 0.02
+
+
+def test_zero_offset_is_exactly_standard_noise_in_every_mode():
+    for mode in ("constant", "per_sample", "per_element"):
         noise = forward_noise((4, 3), 0.0, 1.0, mode, generator=torch.Generator().manual_seed(4))
         assert torch.equal(noise, torch.randn((4, 3), generator=torch.Generator().manual_seed(4)))
     with pytest.raises(ConfigError, match="offset_mode"):

@@ -101,3 +101,16 @@ def test_more_seeds_add_runs_and_refresh_the_reports(committed_repo: Path) -> No
     assert f"evaluate@{dataset}-v2-{new_seed}" in changed
     assert {"ttest", "tables"} <= changed
     assert not any(name.startswith("train-") and name.endswith(f"-{params['seeds'][0]}") for name in changed)
+
+
+def test_every_model_key_is_tracked_by_the_training_runs_that_read_it() -> None:
+    from dataclasses import fields
+
+    from diffurec.config import ModelConfig
+
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    model_keys = {f"model.{field.name}" for field in fields(ModelConfig)}
+    offset_keys = {"model.offset", "model.delta_c", "model.offset_mode"}
+    for variant in ("baseline", "v1", "v2"):
+        tracked = {key for key in stages[f"train-{variant}"]["params"] if key.startswith("model.")}
+        assert tracked == (model_keys if variant == "v2" else model_keys - offset_keys), variant

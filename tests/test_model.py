@@ -85,8 +85,8 @@ def test_diffuse_follows_eq_19_and_20(x0):
     torch.testing.assert_close(x_t, expected)
 
 
-@pytest.mark.parametrize("mode", ["constant", "per_sample"])
-def test_offset_noise_shifts_the_forward_mean_only_for_v2(mode):
+@pytest.mark.parametrize("mode", ["constant", "per_sample", "per_element"])
+def test_offset_noise_changes_the_forward_draw_only_for_v2(mode):
     target = torch.arange(1, 9)
     reference = _model("v1", seed=4)
     draws = {}
@@ -102,9 +102,11 @@ def test_offset_noise_shifts_the_forward_mean_only_for_v2(mode):
     shift = (x_v2 - x_v1) / sigma
     if mode == "constant":
         torch.testing.assert_close(shift, torch.full_like(shift, 0.1 * 2.0))
-    else:
+    elif mode == "per_sample":
         torch.testing.assert_close(shift, shift[:, :1].expand_as(shift))
         assert shift[:, 0].abs().min() > 0
+    else:
+        assert (shift - shift[:, :1]).abs().amax(dim=1).min() > 0
 
 
 def test_reverse_process_of_v2_draws_standard_noise():

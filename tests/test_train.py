@@ -1,10 +1,12 @@
+import dataclasses
 import io
+import math
 
 import numpy as np
 import pytest
 import torch
 
-from diffurec.errors import ConfigError
+from diffurec.errors import ConfigError, TrainingError
 from diffurec.sequences import encode
 from diffurec.train import TrainState, build_model, fit, validation_rows
 from synthetic import cycle_split, tiny_config
@@ -87,3 +89,38 @@ def test_validation_sample_is_fixed_sorted_and_all_users_when_zero():
     sample = validation_rows(50, 10)
     assert len(set(sample.tolist())) == 10 and np.all(np.diff(sample) > 0)
     assert np.array_equal(sample, validation_rows(50, 10))
+
+
+def test_a_diverged_loss_stops_training_with_the_param_to_change():
+    config = tiny_config(epochs=2)
+    model = build_model(DATA.n_items, config.model, "v1", 0)
+    with torch.no_grad():
+        model.item_embeddings[3] = float("nan")
+    # Anomaly mode (RecBole's import turns it on process-wide) would raise inside backward first.
+    with torch.autograd.set_detect_anomaly(False), pytest.raises(TrainingError, match=r"training diverged: the mean loss of epoch 1 is nan; lower train.lr"):
+        fit(model, DATA, config, 0, progress=False)
+
+
+def test_bf16_precision_trains_repeatably_and_differs_from_fp32():
+    # The CUDA speed path's numerics, exercised on the CPU: same seed, same numbers; not fp32's.
+    fp32 = tiny_config(epochs=1)
+    bf16 = dataclasses.replace(fp32, train=dataclasses.replace(fp32.train, precision="bf16"),
+                               eval=dataclasses.replace(fp32.eval, precision="bf16"))
+    _, first = train(bf16)
+    _, again = train(bf16)
+    _, full = train(fp32)
+    assert numbers(first.history) == numbers(again.history)
+    assert math.isfinite(first.history[0]["loss"])
+    assert first.history[0]["loss"] != full.history[0]["loss"]
+
+
+def test_precision_names_and_what_auto_means_on_the_cpu():
+    from diffurec.device import autocast
+
+    with pytest.raises(ConfigError, match="unknown precision 'fp16'"):
+        autocast(torch.device("cpu"), "fp16")
+    # "auto" means bf16 on CUDA only: on the CPU it keeps float32 (and bit-for-bit repeatability).
+    with autocast(torch.device("cpu"), "auto"):
+        assert not torch.is_autocast_enabled("cpu")
+    with autocast(torch.device("cpu"), "bf16"):
+        assert torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16

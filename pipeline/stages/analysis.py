@@ -147,7 +147,7 @@ def tsne(
     ((model, _),) = load_members(dataset, variant, [seed], data, config)
     windows = evaluation_windows(data, "test", model.config.max_len).subset(users)
     windows = windows.to(resolve_device(config.eval.device))
-    x0 = reconstruct_users(model, windows, batch_size=config.eval.batch_size, seed=seed)
+    x0 = reconstruct_users(model, windows, batch_size=config.eval.batch_size, seed=seed, precision=config.eval.precision)
     with tqdm(total=1, desc="t-SNE", unit="fit") as bar:
         points = tsne_points(x0, perplexity=analysis.tsne_perplexity, seed=analysis.tsne_seed)
         bar.update()

@@ -29,7 +29,8 @@ from pipeline.stages.train import check_variant
 def _test_ranks(members: list[tuple[DiffuRec, int]], data: SequenceData, config: Config) -> np.ndarray:
     model = members[0][0]
     windows = evaluation_windows(data, "test", model.config.max_len).to(next(model.parameters()).device)
-    return rank_targets(members, windows, batch_size=config.eval.batch_size, mask_history=config.eval.mask_history)
+    return rank_targets(members, windows, batch_size=config.eval.batch_size, mask_history=config.eval.mask_history,
+                        precision=config.eval.precision)
 
 
 def load_members(dataset: str, variant: str, seeds: list[int], data: SequenceData, config: Config) -> list[tuple[DiffuRec, int]]:

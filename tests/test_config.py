@@ -1,0 +1,66 @@
+"""params.yaml -> Config: every bad value is one ConfigError that names its key, before any work."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from diffurec.config import Config
+from diffurec.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def _with(key: str, value) -> dict:
+    """params.yaml with one dotted key set (added when absent)."""
+    raw = yaml.safe_load(yaml.safe_dump(PARAMS))
+    *parents, leaf = key.split(".")
+    node = raw
+    for parent in parents:
+        node = node[parent]
+    node[leaf] = value
+    return raw
+
+
+def test_params_yaml_loads_with_every_section_typed():
+    config = Config.from_dict(PARAMS)
+    assert config.datasets == ("ml-100k",) and config.eval.ks == (5, 10, 20)
+    assert isinstance(config.train.lr, float) and config.model.norm == "post"
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("model.hidden", 30, "divisible by model.heads"),
+        ("model.max_len", 0, "model.max_len must be >= 1"),
+        ("model.dropout", 1.0, r"model.dropout must be in \[0, 1\)"),
+        ("model.norm", "sandwich", "model.norm must be one of"),
+        ("model.offset_mode", "per_dim", "model.offset_mode must be one of"),
+        ("model.lambda_delta", float("nan"), "model.lambda_delta must be a finite number"),
+        ("model.delta_c", float("inf"), "model.delta_c must be a finite number"),
+        ("train.epochs", -1, "train.epochs must be >= 1"),
+        ("train.epochs", 2.5, "train.epochs must be an integer"),
+        ("train.lr", 0, "train.lr must be > 0"),
+        ("train.lr", -0.1, "train.lr must be > 0"),
+        ("train.lr", float("nan"), "train.lr must be a finite number"),
+        ("train.weight_decay", -1, "train.weight_decay must be >= 0"),
+        ("train.lr_decay_epoch", 0, "train.lr_decay_epoch must be >= 1"),
+        ("train.lr_decay_gamma", -1, r"train.lr_decay_gamma must be in \(0, 1\]"),
+        ("train.valid_users", -5, "train.valid_users must be >= 0"),
+        ("train.device", "cudafoo", "train.device must be 'auto', 'cpu' or 'cuda"),
+        ("eval.device", "cuda:x", "eval.device must be 'auto', 'cpu' or 'cuda"),
+        ("eval.ks", [], "eval.ks must list cut-offs >= 1"),
+        ("seeds", [], "'seeds' is empty"),
+        ("variants", ["v3"], "unknown variant 'v3'"),
+        ("model.hiden", 64, r"unknown key\(s\) \['model.hiden'\]"),
+    ],
+)
+def test_a_bad_value_is_refused_naming_its_key(key, value, message):
+    with pytest.raises(ConfigError, match=message):
+        Config.from_dict(_with(key, value))
+
+
+@pytest.mark.parametrize("device", ["auto", "cpu", "cuda", "cuda:1"])
+def test_device_names_torch_understands_are_accepted(device):
+    assert Config.from_dict(_with("train.device", device)).train.device == device
