@@ -17,8 +17,10 @@ def leave_one_out(ordered: pd.DataFrame) -> pd.DataFrame:
 
     Returns one row per user, in `user` order, with columns `user_id` (str), `train` (list of
     item tokens, oldest first), `valid` and `test` (item tokens). Raises `DataError` if a user
-    has fewer than three interactions: such a user has no training item.
+    has fewer than three interactions (such a user has no training item), or if there are none.
     """
+    if ordered.empty:
+        raise DataError("no interactions to split; rerun the preprocess stage, whose filters keep some")
     groups = ordered.groupby("user", sort=True)
     sequences = groups["item_id"].agg(list)
     lengths = sequences.str.len()

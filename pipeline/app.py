@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 
 import typer
@@ -18,10 +19,20 @@ app = typer.Typer(
 )
 
 
+def _terminate(signum: int, frame: object) -> None:
+    # Python dies on SIGTERM without unwinding; as an exception, every `finally` removes its
+    # half-written temporary file or staging folder first, as on Ctrl-C.
+    sys.exit(128 + signum)
+
+
 def main(cli: typer.Typer = app) -> None:
-    """Run a CLI (the stages' by default); a user error becomes one line on stderr and exit status 2."""
+    """Run a CLI (the stages' by default); a user error becomes one line on stderr and exit status 2.
+    SIGTERM (`kill`, a queue worker stopped) exits with status 143 after the same clean-up as Ctrl-C."""
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         cli()
     except ReproError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -11,6 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from diffurec.errors import DataError
+
 
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
@@ -33,6 +35,8 @@ def atomic_path(path: Path) -> Iterator[Path]:
 def atomic_dir(path: Path) -> Iterator[Path]:
     """Yield an empty temporary sibling folder; it replaces `path` only if the block succeeds."""
     path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise DataError(f"{path}: exists and is not a folder; remove it or write the output elsewhere")
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     # mkdtemp makes the folder private; the output should get the usual umask-based mode.

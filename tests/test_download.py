@@ -168,6 +168,15 @@ def test_interaction_file_in_a_subfolder_is_found(tmp_path):
     assert (out / "ml-1m.inter").read_text().endswith("1\t2\t3\n")
 
 
+def test_an_output_path_that_is_a_file_is_refused_and_kept(tmp_path):
+    out = tmp_path / "raw-file"
+    out.write_text("someone's notes")
+    code, stderr = run_cli("download", "ml-100k", "--out", out, "--params", write_params(tmp_path))
+    assert_refused(code, stderr, f"{out}: exists and is not a folder")
+    assert out.read_text() == "someone's notes"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["params.yaml", "raw-file"]
+
+
 def test_unknown_dataset_key_is_refused(tmp_path):
     out = tmp_path / "raw" / "movielens"
     code, stderr = run_cli("download", "movielens", "--out", out, "--params", write_params(tmp_path))

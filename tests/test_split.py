@@ -49,6 +49,12 @@ def test_users_too_short_for_leave_one_out_are_refused():
         leave_one_out(preprocess(interactions, 1, 1))
 
 
+def test_an_empty_table_is_refused_rather_than_split_into_no_users():
+    empty = pd.DataFrame({"user_id": [], "item_id": [], "timestamp": []})
+    with pytest.raises(DataError, match="no interactions to split"):
+        leave_one_out(preprocess(empty, 1, 1))
+
+
 def pipeline_paths(tmp_path, dataset):
     raw = tmp_path / "raw" / dataset
     return raw, tmp_path / "pre" / f"{dataset}.parquet", tmp_path / "split" / f"{dataset}.parquet"
