@@ -73,7 +73,9 @@ class TrainConfig:
     batch_size: int = 1024
     lr: float = 1e-3
     weight_decay: float = 1e-4
-    # StepLR: lr *= lr_decay_gamma at epoch lr_decay_epoch (paper: decay starting at epoch 30).
+    # Epochs 1..lr_decay_epoch run at lr, later ones at lr * lr_decay_gamma: PyTorch's StepLR, as
+    # the official code uses it, whose epochs count from 0, so the paper's "starting at epoch 30"
+    # is read as StepLR(30), first felt in epoch 31.
     lr_decay_epoch: int = 30
     lr_decay_gamma: float = 0.1
     eval_every: int = 1
