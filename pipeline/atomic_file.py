@@ -27,7 +27,7 @@ def read_inter(path: Path) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: not found; run the download stage first (dvc repro download)")
-    names = _header_names(path)
+    names = header_names(path)
     try:
         raw = pd.read_csv(
             path,
@@ -61,7 +61,8 @@ def read_inter(path: Path) -> pd.DataFrame:
     return columns.assign(timestamp=timestamps).reset_index(drop=True)
 
 
-def _header_names(path: Path) -> list[str]:
+def header_names(path: Path) -> list[str]:
+    """The column names of the typed header, or a DataError if it cannot be an interaction file."""
     if path.stat().st_size == 0:
         raise DataError(f"{path}: file is empty; expected a RecBole atomic header such as '{EXAMPLE_HEADER}'")
     with path.open(encoding="utf-8", errors="replace") as file:

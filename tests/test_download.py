@@ -160,6 +160,19 @@ def test_archive_without_the_interaction_file_is_refused(tmp_path):
     assert_nothing_left(out)
 
 
+def test_an_archive_whose_interaction_file_lacks_a_column_does_not_replace_a_good_download(tmp_path):
+    good = tmp_path / "raw" / "ml-1m"
+    good.mkdir(parents=True)
+    (good / "ml-1m.inter").write_text("user_id:token\titem_id:token\ttimestamp:float\n1\t2\t3\n")
+    archive, out, code, stderr = _download_ml1m_zip_holding(
+        tmp_path, "ml-1m/ml-1m.inter", "user_id:token\titem:token\ttimestamp:float\n1\t2\t3\n"
+    )
+    assert_refused(code, stderr, f"{archive.as_posix()} (ml-1m.inter): no 'item_id' column")
+    assert (out / "ml-1m.inter").read_text().startswith("user_id:token\titem_id:token")  # the good one, kept
+    assert sorted(p.name for p in out.iterdir()) == ["ml-1m.inter"]
+    assert sorted(p.name for p in out.parent.iterdir()) == ["ml-1m"]
+
+
 def test_interaction_file_in_a_subfolder_is_found(tmp_path):
     _, out, code, stderr = _download_ml1m_zip_holding(
         tmp_path, "ml-1m/ml-1m.inter", "user_id:token\titem_id:token\ttimestamp:float\n1\t2\t3\n"

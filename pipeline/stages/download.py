@@ -27,6 +27,7 @@ from tqdm import tqdm
 from diffurec.errors import DataError
 from pipeline import layout
 from pipeline.app import app
+from pipeline.atomic_file import header_names
 from pipeline.datasets import DatasetSource, bundled_inter, dataset_source, recbole_dir, recbole_url
 from pipeline.fileio import atomic_dir, write_json
 from pipeline.params import DEFAULT_PARAMS, load_config
@@ -69,10 +70,20 @@ def download(
             _check_pin(label, digest, pin, dataset)
             _extract(archive, source.inter, label, inter)
             archive.unlink()
+            _check_header(inter, f"{label} ({source.inter})")
         write_json(
             staging / "source.json",
             {"dataset": dataset, "source": label, "sha256": digest, "size_bytes": size, "inter_file": source.inter},
         )
+
+
+def _check_header(inter: Path, label: str) -> None:
+    """Refuse an archive whose interaction file preprocess would refuse, before it replaces a
+    good download (the body is checked by preprocess, which reads every line)."""
+    try:
+        header_names(inter)
+    except DataError as error:
+        raise DataError(f"{label}: {str(error).removeprefix(f'{inter}: ')}") from error
 
 
 def _archive_location(source: DatasetSource, mirror: str | None) -> str:
