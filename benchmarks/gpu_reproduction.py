@@ -53,6 +53,7 @@ import yaml
 from common import load_raw
 
 from diffurec.config import VARIANTS, Config
+from diffurec.device import resolve_device
 from diffurec.errors import ConfigError, DataError
 from diffurec.reproduction import describe_machine, render_document
 from diffurec.sequences import SequenceData, encode, training_windows
@@ -218,6 +219,8 @@ def run_command(
                   "samples": len(training_windows(data, config.model.max_len))},
         "profile": _shown(profile),
         "overrides": list(set_),
+        "precision": {"train": config.train.precision, "eval": config.eval.precision,
+                      "device": resolve_device(config.train.device).type},
         "speed": {"status": "skipped"},
         "runs": [],
         "complete_seeds": [],

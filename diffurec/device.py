@@ -21,12 +21,17 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def uses_bf16(device_type: str, precision: str) -> bool:
+    """Whether `precision` means bf16 autocast on a device of this type ("cuda", "cpu")."""
+    if precision not in PRECISIONS:
+        raise ConfigError(f"params: unknown precision {precision!r}; choose from {list(PRECISIONS)}")
+    return precision == "bf16" or (precision == "auto" and device_type == "cuda")
+
+
 def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
     """precision "bf16": bf16 autocast on any device (tensor cores on CUDA, no loss scaling
     needed); "fp32": full float32; "auto": bf16 on CUDA, float32 on the CPU (where bf16 is slow
     on most processors). Scores and the loss's softmax stay float32 either way."""
-    if precision not in PRECISIONS:
-        raise ConfigError(f"params: unknown precision {precision!r}; choose from {list(PRECISIONS)}")
-    if precision == "bf16" or (precision == "auto" and device.type == "cuda"):
+    if uses_bf16(device.type, precision):
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from diffurec.config import VARIANTS
+from diffurec.device import uses_bf16
 from diffurec.tables import DATASET_NAMES, PAPER_LABELS, PaperTables, markdown_table
 
 # The official DiffuRec code at its own defaults on one H100, seconds per training epoch
@@ -144,6 +145,7 @@ def render_document(results: dict[str, Any], paper: PaperTables, reports: Sequen
         + (f" with {', '.join(f'`{o}`' for o in results['overrides'])}" if results["overrides"] else "")
         + "; seeds run seed by seed within a budget of "
         f"{results['budget_s']:.0f} s (the whole run took {results['wall_s']:.0f} s).",
+        _precision_line(results["precision"]),
         "",
     ]
     lines += _speed_section(results)
@@ -154,6 +156,17 @@ def render_document(results: dict[str, Any], paper: PaperTables, reports: Sequen
         title, *body = report.strip("\n").splitlines()
         lines += [f"## Pipeline report: {title.lstrip('# ')}", "", *_demote(body).lstrip("\n").splitlines(), ""]
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _precision_line(precision: dict[str, str]) -> str:
+    def effective(setting: str) -> str:
+        return "bf16 autocast" if uses_bf16(precision["device"], setting) else "float32"
+
+    return (
+        f"- Precision on {precision['device']}: training in {effective(precision['train'])} "
+        f"(train.precision `{precision['train']}`), evaluation in {effective(precision['eval'])} "
+        f"(eval.precision `{precision['eval']}`); the paper and the official code compute in float32."
+    )
 
 
 def _speed_section(results: dict[str, Any]) -> list[str]:

@@ -118,6 +118,10 @@ def test_a_run_within_budget_trains_every_seed_and_renders_the_document(tmp_path
     assert "| DiffuRec | NDCG@10 |" in text and "| 0.0475 |" in text
     assert "## Pipeline report: Table 3" in text and "### Amazon Beauty (`amazon-beauty`)" in text
     assert "## Pipeline report: Table 2" in text
+    # The profile's "auto" is float32 on this CPU; on the device it reads bf16 autocast.
+    assert results["precision"] == {"train": "auto", "eval": "auto", "device": "cpu"}
+    assert ("- Precision on cpu: training in float32 (train.precision `auto`), evaluation in float32 "
+            "(eval.precision `auto`); the paper and the official code compute in float32.") in text
     epoch = results["speed"]["epoch_s"][-1]
     assert (f"| Training epoch ({results['split']['samples']:,} samples) | {epoch:.2f} s "
             f"({results['split']['samples'] / epoch:,.0f} samples/s) | "

@@ -115,7 +115,10 @@ def test_bf16_precision_trains_repeatably_and_differs_from_fp32():
 
 
 def test_precision_names_and_what_auto_means_on_the_cpu():
-    from diffurec.device import autocast
+    from diffurec.device import autocast, uses_bf16
+
+    assert [uses_bf16(device, p) for device in ("cuda", "cpu") for p in ("auto", "fp32", "bf16")] == [
+        True, False, True, False, False, True]
 
     with pytest.raises(ConfigError, match="unknown precision 'fp16'"):
         autocast(torch.device("cpu"), "fp16")
