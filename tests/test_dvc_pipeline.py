@@ -114,3 +114,38 @@ def test_every_model_key_is_tracked_by_the_training_runs_that_read_it() -> None:
     for variant in ("baseline", "v1", "v2"):
         tracked = {key for key in stages[f"train-{variant}"]["params"] if key.startswith("model.")}
         assert tracked == (model_keys if variant == "v2" else model_keys - offset_keys), variant
+
+
+def _diffurec_closure(*modules: str) -> set[str]:
+    """The diffurec files `modules` import, directly or not (read from their source, not run).
+    config.py and errors.py are left out: params are tracked by value, errors compute nothing."""
+    import ast
+
+    seen: set[str] = set()
+    todo = [f"diffurec/{name}.py" for name in modules]
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        for node in ast.walk(ast.parse((ROOT / path).read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("diffurec."):
+                todo.append(node.module.replace(".", "/") + ".py")
+    return seen - {"diffurec/config.py", "diffurec/errors.py"}
+
+
+def test_stages_that_run_a_model_depend_on_all_of_its_code() -> None:
+    # A byte-stable model.pt does not change when only the reverse process's code does, so the
+    # stages that run the model must list that code themselves, or they would keep stale results.
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    running = _diffurec_closure("model", "inference") | {"pipeline/checkpoint.py"}
+    expected = {
+        "train-baseline": running | _diffurec_closure("train"),
+        "evaluate": running,
+        "ensemble": running,
+        "tsne": running,
+    }
+    for name, needed in expected.items():
+        deps = set(stages[name]["deps"])
+        assert needed <= deps, f"{name} lacks {sorted(needed - deps)}"
+    assert stages["train-v1"]["deps"] == stages["train-v2"]["deps"] == stages["train-baseline"]["deps"]
