@@ -8,8 +8,8 @@ measured with the pipeline's own stage code. Three steps:
 
 2. On the device machine (it has neither dvc nor recbole; `run` needs neither):
 
-       TQDM_DISABLE=1 PYTHONPATH=. python benchmarks/gpu_reproduction.py run \\
-           .device/split/amazon-beauty.parquet --out $OUT --budget 400 -S train.eval_every=5 \\
+       PYTHONPATH=. python benchmarks/gpu_reproduction.py run \\
+           .device/split/amazon-beauty.parquet --out $OUT --budget 420 -S train.eval_every=5 \\
            2>&1 | tee $OUT/log.txt
 
    First the speed benchmark at the official DiffuRec code's configuration (its anchor: 18.4 s

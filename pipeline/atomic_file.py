@@ -61,10 +61,12 @@ def read_inter(path: Path) -> pd.DataFrame:
     return columns.assign(timestamp=timestamps).reset_index(drop=True)
 
 
-def header_names(path: Path) -> list[str]:
-    """The column names of the typed header, or a DataError if it cannot be an interaction file."""
+def header_names(path: Path, name: str | None = None) -> list[str]:
+    """The column names of the typed header, or a DataError if it cannot be an interaction file;
+    errors call the file `name` (default: its path)."""
+    shown = name or path
     if path.stat().st_size == 0:
-        raise DataError(f"{path}: file is empty; expected a RecBole atomic header such as '{EXAMPLE_HEADER}'")
+        raise DataError(f"{shown}: file is empty; expected a RecBole atomic header such as '{EXAMPLE_HEADER}'")
     with path.open(encoding="utf-8", errors="replace") as file:
         header = file.readline().rstrip("\r\n")
     names = []
@@ -72,16 +74,16 @@ def header_names(path: Path) -> list[str]:
         name, _, kind = field.partition(":")
         if kind not in FIELD_TYPES:
             raise DataError(
-                f"{path}: header field {field!r} is not 'name:type' with type one of {list(FIELD_TYPES)}; "
+                f"{shown}: header field {field!r} is not 'name:type' with type one of {list(FIELD_TYPES)}; "
                 f"expected a header such as '{EXAMPLE_HEADER}'"
             )
         names.append(name)
     if len(set(names)) != len(names):
-        raise DataError(f"{path}: header repeats a column name: {names}; fix the file")
+        raise DataError(f"{shown}: header repeats a column name: {names}; fix the file")
     missing = [name for name in REQUIRED if name not in names]
     if missing:
         raise DataError(
-            f"{path}: no {missing[0]!r} column (header has {names}); "
+            f"{shown}: no {missing[0]!r} column (header has {names}); "
             f"an interaction file needs {list(REQUIRED)}, e.g. '{EXAMPLE_HEADER}'"
         )
     return names

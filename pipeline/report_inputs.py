@@ -83,9 +83,11 @@ def load_variant_runs(
     runs: Path, dataset: str, variant: str, seeds: Sequence[int], metrics: Sequence[str]
 ) -> VariantRuns:
     """Every seed's train.json and metrics.json and the ensemble's metrics.json of one (dataset, variant)."""
-    trains = [_read_train(layout.train_dir(dataset, variant, seed, runs) / "train.json", dataset, variant, seed) for seed in seeds]
-    # Training is one DVC matrix per variant: `dvc repro train-v1` reruns v1's runs.
-    stage = f"train-{variant}"
+    trains = [
+        _read_train(layout.train_dir(dataset, variant, seed, runs) / "train.json", dataset, variant, seed)
+        for seed in seeds
+    ]
+    stage = _train_stage(variant)
     return VariantRuns(
         seeds=tuple(seeds),
         metrics=seed_metrics(runs, dataset, variant, seeds, metrics),
@@ -138,8 +140,13 @@ def _per_metric(table: dict, metrics: tuple[str, ...]) -> dict[str, dict[str, tu
     return result
 
 
+def _train_stage(variant: str) -> str:
+    """Training is one DVC matrix per variant: `dvc repro train-v1` reruns v1's runs."""
+    return f"train-{variant}"
+
+
 def _read_train(path: Path, dataset: str, variant: str, seed: int) -> tuple[Path, dict]:
-    stage = f"train-{variant}"
+    stage = _train_stage(variant)
     raw = read_json(path, stage)
     if not isinstance(raw, dict):
         raise DataError(f"{path}: expected a JSON object; rerun the {stage} stage (dvc repro {stage})")

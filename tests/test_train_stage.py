@@ -150,21 +150,14 @@ def test_a_damaged_checkpoint_is_one_error_naming_it_and_a_damaged_resume_state_
     model = build_model(40, ModelConfig(hidden=16, blocks=1, heads=2, max_len=10), "v2", seed=0)
     good = tmp_path / "good.pt"
     save_model(good, model, [f"i{k}" for k in range(40)])
-    foreign = dict(torch.load(good, weights_only=True), model_config={**dataclasses.asdict(model.config), "bogus": 1})
-    damaged = {
-        "garbage.pt": b"not a checkpoint at all",
-        "truncated.pt": good.read_bytes()[:2000],
-        "list.pt": None,
-        "foreign-config.pt": None,
-    }
-    for name, content in damaged.items():
+    (tmp_path / "garbage.pt").write_bytes(b"not a checkpoint at all")
+    (tmp_path / "truncated.pt").write_bytes(good.read_bytes()[:2000])
+    torch.save([1, 2, 3], tmp_path / "list.pt")
+    foreign = torch.load(good, weights_only=True)
+    foreign["model_config"] = {**dataclasses.asdict(model.config), "bogus": 1}
+    torch.save(foreign, tmp_path / "foreign-config.pt")
+    for name in ("garbage.pt", "truncated.pt", "list.pt", "foreign-config.pt"):
         path = tmp_path / name
-        if name == "list.pt":
-            torch.save([1, 2, 3], path)
-        elif name == "foreign-config.pt":
-            torch.save(foreign, path)
-        else:
-            path.write_bytes(content)
         with pytest.raises(DataError, match=rf"{name}: not a readable model checkpoint .*delete it and rerun"):
             load_model(path, torch.device("cpu"))
         assert load_resume(path, "any fingerprint") is None

@@ -70,20 +70,13 @@ def download(
             _check_pin(label, digest, pin, dataset)
             _extract(archive, source.inter, label, inter)
             archive.unlink()
-            _check_header(inter, f"{label} ({source.inter})")
+            # Refuse what preprocess would refuse before it replaces a good download (preprocess
+            # still reads and checks every line).
+            header_names(inter, name=f"{label} ({source.inter})")
         write_json(
             staging / "source.json",
             {"dataset": dataset, "source": label, "sha256": digest, "size_bytes": size, "inter_file": source.inter},
         )
-
-
-def _check_header(inter: Path, label: str) -> None:
-    """Refuse an archive whose interaction file preprocess would refuse, before it replaces a
-    good download (the body is checked by preprocess, which reads every line)."""
-    try:
-        header_names(inter)
-    except DataError as error:
-        raise DataError(f"{label}: {str(error).removeprefix(f'{inter}: ')}") from error
 
 
 def _archive_location(source: DatasetSource, mirror: str | None) -> str:
