@@ -1,0 +1,20 @@
+"""Stop before collection, with the fix, when the project is not installed in this Python: a
+bare `python3 -m pytest` otherwise fails on every test module's imports, one traceback each."""
+
+import importlib.util
+import sys
+
+import pytest
+
+REQUIRED = ("torch", "numpy", "pandas", "typer", "yaml")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    missing = [name for name in REQUIRED if importlib.util.find_spec(name) is None]
+    if missing:
+        pytest.exit(
+            f"{sys.executable} lacks {missing}; run README's test command, which installs the project "
+            "first: python3 -m venv .venv && . .venv/bin/activate && "
+            "pip install torch==2.13.0 -e '.[pipeline,test]' && python -m pytest -q",
+            returncode=2,
+        )
