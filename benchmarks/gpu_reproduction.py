@@ -8,23 +8,27 @@ measured with the pipeline's own stage code. Three steps:
 
 2. On the device machine (it has neither dvc nor recbole; `run` needs neither):
 
-       PYTHONPATH=. python benchmarks/gpu_reproduction.py run \\
-           .device/split/amazon-beauty.parquet --out $OUT --budget 420 -S train.eval_every=5 \\
-           2>&1 | tee $OUT/log.txt
+       PYTHONPATH=. python3 benchmarks/gpu_reproduction.py run \\
+           .device/split/amazon-beauty.parquet --out $OUT --budget 530 --speed-epochs 0 \\
+           -S train.eval_every=5 -S eval.batch_size=4096 2>&1 | tee $OUT/log.txt
 
    First the speed benchmark at the official DiffuRec code's configuration (its anchor: 18.4 s
-   per Beauty epoch on an H100), then train + evaluate runs of profiles/paper.yaml seed by seed
-   (every variant of seed 0, then of seed 1, ...) while the next run and the ensemble of the
-   complete seeds still fit in the budget, then that ensemble (Algorithm 3). OUT receives
-   results.json (machine, timings, every run's metrics; rewritten after every run) and
-   runs.tar.gz (the run folders without weights, and the params.yaml they ran with).
+   per Beauty epoch on an H100; `--speed-epochs 0` skips it), then train + evaluate runs of
+   profiles/paper.yaml seed by seed (every variant of seed 0, then of seed 1, ...): the first
+   always starts, each later one only while it and the ensemble of the complete seeds still fit
+   in the budget, as the runs so far predict; then that ensemble (Algorithm 3). OUT receives
+   results.json (machine, timings, every run's metrics, and the finished epochs of a run the
+   budget cut; rewritten after every run) and runs.tar.gz (the run folders without weights,
+   and the params.yaml they ran with).
 
 3. Here, on what came back:
 
-       python benchmarks/gpu_reproduction.py report FILES_AT --doc docs/reproduction.md
+       python benchmarks/gpu_reproduction.py report FILES_AT --doc docs/reproduction.md \\
+           [--speed-from OTHER_FILES_AT]
 
    renders Tables 2-4 with the pipeline's ttest and tables stages, compares our Table 3 with the
-   paper's and writes the document, with the raw log copied beside it.
+   paper's and writes the document, with the raw log copied beside it. `--speed-from` takes the
+   speed benchmark from another call's files (and copies that call's log too).
 """
 
 from __future__ import annotations
@@ -60,9 +64,11 @@ from diffurec.sequences import SequenceData, encode, training_windows
 from diffurec.train import TrainState, build_model, fit
 from pipeline import layout
 from pipeline.app import main
+from pipeline.checkpoint import fingerprint, load_resume
 from pipeline.data_tables import read_split
 from pipeline.datasets import dataset_source
 from pipeline.fileio import write_json, write_text, write_with
+from pipeline.params import load_config
 from pipeline.report_inputs import PAPER_TABLES, load_paper_tables, read_json
 from pipeline.stages.download import download
 from pipeline.stages.evaluate import ensemble, evaluate
@@ -83,6 +89,9 @@ OFFICIAL = ["model.max_len=50", "train.batch_size=512", "model.hidden=128", "mod
 PACKING_S = 15.0
 # A variant not yet timed is assumed this much slower than the slowest timed one.
 UNTIMED_FACTOR = 1.5
+# Where `report` copies the raw logs of the runs and of a separate speed call.
+LOG_COPY = Path("docs/reproduction-log.txt")
+SPEED_LOG_COPY = Path("docs/reproduction-speed-log.txt")
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help=__doc__.split("\n\n")[0])
@@ -107,18 +116,12 @@ def alarm(seconds: float) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-def estimate_run_s(epochs: int, eval_every: int, epoch_s: float, evaluation_s: float) -> float:
-    """Training, every validation `fit` runs, and the test evaluation, from one epoch's and one
-    full evaluation's seconds."""
-    validations = epochs // eval_every + (epochs % eval_every != 0)
-    return epochs * epoch_s + (validations + 1) * evaluation_s
-
-
-def plan_next(variant: str, timed: dict[str, float], first_guess: float) -> float:
-    """Seconds the next run of `variant` should take: its last run's, else a cautious guess."""
+def plan_next(variant: str, timed: dict[str, float]) -> float:
+    """Seconds the next run of `variant` should take: its last run's, else a cautious guess from
+    the slowest timed variant. `timed` must not be empty."""
     if variant in timed:
         return timed[variant]
-    return UNTIMED_FACTOR * max(timed.values(), default=first_guess)
+    return UNTIMED_FACTOR * max(timed.values())
 
 
 def complete_seeds(runs: list[dict[str, Any]], variants: list[str]) -> list[int]:
@@ -128,9 +131,11 @@ def complete_seeds(runs: list[dict[str, Any]], variants: list[str]) -> list[int]
     return [seed for seed in seeds if all((variant, seed) in done for variant in variants)]
 
 
-def ensemble_estimate_s(n_seeds: int, evaluation_s: dict[str, float], variants: list[str], first_guess: float) -> float:
-    """Algorithm 3 runs every seed's reverse process once per variant."""
-    return sum(n_seeds * evaluation_s.get(variant, first_guess) for variant in variants)
+def ensemble_estimate_s(n_seeds: int, evaluation_s: dict[str, float], variants: list[str]) -> float:
+    """Algorithm 3 runs every seed's reverse process once per variant; a variant whose test
+    evaluation was not timed yet is guessed from the slowest that was. `evaluation_s` must not be empty."""
+    slowest = max(evaluation_s.values())
+    return sum(n_seeds * evaluation_s.get(variant, slowest) for variant in variants)
 
 
 def machine() -> dict[str, Any]:
@@ -283,8 +288,12 @@ def _speed(config: Config, data: SequenceData, journal: Journal) -> None:
     log(f"speed: baseline at the official configuration {OFFICIAL}, {config.train.epochs} epochs, "
         f"{samples} samples/epoch, {len(data.users)} users evaluated with {config.model.steps} steps")
     model = build_model(data.n_items, config.model, "baseline", 0)
-    speed = journal.results["speed"] = {"status": "interrupted", "overrides": OFFICIAL, "samples": samples,
-                                        "users": len(data.users), "steps": config.model.steps, "epoch_s": []}
+    speed = journal.results["speed"] = {
+        "status": "interrupted", "overrides": OFFICIAL, "samples": samples, "users": len(data.users),
+        "steps": config.model.steps, "epoch_s": [],
+        "precision": {"train": config.train.precision, "eval": config.eval.precision,
+                      "device": resolve_device(config.train.device).type},
+    }
 
     def record(state: TrainState) -> None:
         speed["epoch_s"] = [round(row["train_seconds"], 3) for row in state.history]
@@ -297,32 +306,30 @@ def _speed(config: Config, data: SequenceData, journal: Journal) -> None:
 
 
 def _run_seeds(config: Config, dataset: str, variants: list[str], journal: Journal) -> None:
-    """Train and test seed by seed, every variant of a seed before the next seed, while the next
-    run and the ensemble of the seeds complete after it still fit in the budget."""
+    """Train and test seed by seed, every variant of a seed before the next seed. The first run
+    always starts (the speed phase runs another configuration, so it predicts nothing); each later
+    one only while it and the ensemble of the seeds complete after it fit in the budget."""
     results = journal.results
-    speed = results["speed"]
-    if speed["status"] == "done":
-        first_guess = estimate_run_s(config.train.epochs, config.train.eval_every, speed["epoch_s"][-1],
-                                     speed["evaluation_s"])
-        evaluation_guess = speed["evaluation_s"]
-    else:
-        first_guess, evaluation_guess = 0.0, 0.0
     timed: dict[str, float] = {}
     evaluation_s: dict[str, float] = {}
     for seed in config.seeds:
         for position, name in enumerate(variants):
-            seeds_after = len(results["complete_seeds"]) + (position == len(variants) - 1)
-            needed = (plan_next(name, timed, first_guess)
-                      + ensemble_estimate_s(seeds_after, evaluation_s, variants, evaluation_guess))
-            if needed > journal.left():
-                results["stopped"] = (f"before {name} seed {seed}: it and the ensemble need ~{needed:.0f} s, "
-                                      f"{journal.left():.0f} s were left")
-                log(f"stop {results['stopped']}")
-                return
+            if timed:
+                seeds_after = len(results["complete_seeds"]) + (position == len(variants) - 1)
+                needed = plan_next(name, timed) + ensemble_estimate_s(seeds_after, evaluation_s, variants)
+                if needed > journal.left():
+                    results["stopped"] = (f"before {name} seed {seed}: it and the ensemble need ~{needed:.0f} s, "
+                                          f"{journal.left():.0f} s were left")
+                    log(f"stop {results['stopped']}")
+                    return
             run = {"variant": name, "seed": seed, "status": "interrupted"}
             results["runs"].append(run)
             began = time.perf_counter()
-            train(dataset, name, seed)
+            try:
+                train(dataset, name, seed)
+            except BudgetExceeded:
+                run["epochs"] = _finished_epochs(dataset, name, seed)
+                raise
             trained = time.perf_counter()
             evaluate(dataset, name, seed)
             ended = time.perf_counter()
@@ -339,6 +346,16 @@ def _run_seeds(config: Config, dataset: str, variants: list[str], journal: Journ
             journal.save()
             log(f"{name} seed {seed}: {run['wall_s']} s, best epoch {run['train']['best_epoch']}, "
                 f"test NDCG@10 {run['test']['NDCG@10']:.4f}")
+
+
+def _finished_epochs(dataset: str, variant: str, seed: int) -> list[dict[str, Any]]:
+    """The epochs a run cut by the budget completed, read from the train stage's resume state."""
+    split = layout.split_file(dataset)
+    state = load_resume(layout.resume_file(dataset, variant, seed), fingerprint(load_config(), dataset, variant, seed, split))
+    if state is None:
+        return []
+    return [{"epoch": row["epoch"], "loss": round(row["loss"], 6), "train_s": round(row["train_seconds"], 3),
+             "valid_NDCG@10": None if row["valid"] is None else row["valid"]["NDCG@10"]} for row in state.history]
 
 
 def _write_params(raw: dict, seeds: list[int]) -> None:
@@ -375,22 +392,41 @@ def _pack(archive: Path) -> None:
 def report_command(
     results_dir: Annotated[Path, typer.Argument(help="Folder with results.json, runs.tar.gz and log.txt from `run`.")],
     doc: Annotated[Path, typer.Option(help="Markdown document to write.")] = Path("docs/reproduction.md"),
-    log_copy: Annotated[Path, typer.Option(help="Where the raw log is copied.")] = Path("docs/reproduction-log.txt"),
+    log_copy: Annotated[Path, typer.Option(help="Where the raw log is copied.")] = LOG_COPY,
+    speed_from: Annotated[Path | None, typer.Option(
+        help="Folder of another `run` call whose speed benchmark the document shows instead.")] = None,
+    speed_log_copy: Annotated[Path, typer.Option(help="Where that call's raw log is copied.")] = SPEED_LOG_COPY,
     paper_tables: Annotated[Path, typer.Option(help="The paper's printed numbers.")] = ROOT / PAPER_TABLES,
 ) -> None:
     """Render docs/reproduction.md from a `run`'s outputs (CPU)."""
     results = _read_results(results_dir / "results.json")
+    logs = {results_dir / "log.txt": log_copy}
+    if speed_from is not None:
+        source = _read_results(speed_from / "results.json")
+        logs[speed_from / "log.txt"] = speed_log_copy
+        results["speed"] = {
+            **source["speed"],
+            # Written before the speed phase recorded its own precision: it ran at the profile's,
+            # which is the call's wherever no -S override set a precision.
+            "precision": source["speed"].get("precision", source["precision"]),
+            "source": {"command": source["command"], "started_utc": source["started_utc"],
+                       "machine": source["machine"],
+                       "log": speed_log_copy.name if (speed_from / "log.txt").is_file() else None},
+        }
     paper = load_paper_tables(paper_tables)
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
         with tarfile.open(results_dir / "runs.tar.gz") as tar:
             tar.extractall(scratch, filter="data")
         rendered = _pipeline_tables(scratch, results, paper_tables.resolve())
-    log_file = results_dir / "log.txt"
-    if log_file.is_file():
-        write_with(log_copy, lambda tmp: shutil.copyfile(log_file, tmp))
-    write_text(doc, render_document(results, paper, rendered, log_copy.name if log_file.is_file() else None))
-    log(f"wrote {doc}" + (f" and {log_copy}" if log_file.is_file() else ""))
+    copied = []
+    for log_file, copy in logs.items():
+        if log_file.is_file():
+            write_with(copy, lambda tmp, log_file=log_file: shutil.copyfile(log_file, tmp))
+            copied.append(str(copy))
+    log_name = log_copy.name if (results_dir / "log.txt").is_file() else None
+    write_text(doc, render_document(results, paper, rendered, log_name))
+    log(f"wrote {', '.join([str(doc), *copied])}")
 
 
 def _read_results(path: Path) -> dict[str, Any]:

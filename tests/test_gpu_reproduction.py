@@ -48,13 +48,12 @@ def test_comparison_without_a_paper_std_reports_the_relative_gap_only():
     assert "below the published value on 0 of 6 metrics" in reading("baseline", rows)
 
 
-def test_run_estimate_counts_every_validation_and_the_test():
-    # eval_every 5 over 41 epochs validates after epochs 5, 10, ..., 40 and 41: 9 times.
-    assert gpu_reproduction.estimate_run_s(41, 5, 2.0, 3.0) == 41 * 2.0 + 10 * 3.0
-    assert gpu_reproduction.estimate_run_s(40, 10, 1.0, 1.0) == 40 + 5
-    assert gpu_reproduction.plan_next("v1", {"baseline": 10.0}, 99.0) == 15.0
-    assert gpu_reproduction.plan_next("baseline", {"baseline": 10.0}, 99.0) == 10.0
-    assert gpu_reproduction.plan_next("baseline", {}, 99.0) == 148.5
+def test_plans_come_from_the_runs_timed_so_far():
+    assert gpu_reproduction.plan_next("v1", {"baseline": 10.0}) == 15.0
+    assert gpu_reproduction.plan_next("baseline", {"baseline": 10.0, "v1": 30.0}) == 10.0
+    assert gpu_reproduction.plan_next("v2", {"baseline": 10.0, "v1": 30.0}) == 45.0
+    # Two seeds of three variants; v2's evaluation not timed yet counts as the slowest's (3 s).
+    assert gpu_reproduction.ensemble_estimate_s(2, {"baseline": 2.0, "v1": 3.0}, ["baseline", "v1", "v2"]) == 16.0
 
 
 def test_complete_seeds_need_every_variant():
@@ -106,9 +105,10 @@ def test_a_run_within_budget_trains_every_seed_and_renders_the_document(tmp_path
     assert packed["seeds"] == [0, 1] and packed["train"]["eval_every"] == 2
 
     doc, log_copy = tmp_path / "reproduction.md", tmp_path / "reproduction-log.txt"
-    _invoke("report", out, "--doc", doc, "--log-copy", log_copy)
+    _invoke("report", out, "--doc", doc, "--log-copy", log_copy, "--speed-log-copy", tmp_path / "speed-log.txt")
     text = doc.read_text()
     assert log_copy.read_text() == "the raw log\n"
+    assert not (tmp_path / "speed-log.txt").exists() and "separate device call" not in text
     v1 = [r["test"]["NDCG@10"] for r in results["runs"] if r["variant"] == "v1"]
     mean = sum(v1) / 2
     std = abs(v1[0] - v1[1]) / math.sqrt(2)
@@ -127,19 +127,51 @@ def test_a_run_within_budget_trains_every_seed_and_renders_the_document(tmp_path
             f"({results['split']['samples'] / epoch:,.0f} samples/s) | "
             f"{18.4 / epoch:.1f}x faster than the official code's 18.4 s on an H100 |") in text
     assert "stopped" not in results
+    assert results["speed"]["precision"] == {"train": "auto", "eval": "auto", "device": "cpu"}
+    assert "start-up is included). Precision on cpu: training in float32 (train.precision `auto`)" in text
+    done = results["runs"]
+    valid = sum(r["train"]["best_valid"]["NDCG@10"] for r in done) / 6
+    test = sum(r["test"]["NDCG@10"] for r in done) / 6
+    assert (f"Over these 6 runs the best epoch's validation NDCG@10 averages {valid:.4f} and the test NDCG@10 "
+            f"{test:.4f} ({test / valid - 1:+.1%}).") in text
 
 
-def test_a_run_that_would_not_fit_is_not_started(tmp_path):
-    split, profile = _inputs(tmp_path, epochs=100_000)
+def test_the_speed_benchmark_of_another_call_replaces_the_runs_own(tmp_path):
+    split, profile = _inputs(tmp_path, epochs=1)
+    runs, speed = tmp_path / "runs", tmp_path / "speed"
+    _invoke("run", split, "--out", runs, "--profile", profile, "--speed-epochs", 0, "-S", "seeds=[0]",
+            "--workdir", tmp_path / "work-runs")
+    _invoke("run", split, "--out", speed, "--profile", profile, "--speed-epochs", 2, "--variant", "baseline",
+            "-S", "seeds=[0]", "--workdir", tmp_path / "work-speed")
+    (speed / "log.txt").write_text("the speed call's log\n")
+    doc = tmp_path / "reproduction.md"
+    _invoke("report", runs, "--doc", doc, "--log-copy", tmp_path / "log.txt", "--speed-from", speed,
+            "--speed-log-copy", tmp_path / "speed-log.txt")
+    text = doc.read_text()
+    source = json.loads((speed / "results.json").read_text())
+    assert (tmp_path / "speed-log.txt").read_text() == "the speed call's log\n"
+    assert f"Measured by a separate device call: `{source['command']}` (started {source['started_utc']}, " in text
+    assert "raw log: [speed-log.txt](speed-log.txt))." in text
+    assert source["speed"]["status"] == "done" and len(source["speed"]["epoch_s"]) == 2
+    epoch = source["speed"]["epoch_s"][-1]
+    assert f"epochs timed: {source['speed']['epoch_s']} s; the last is quoted, warm." in text
+    assert f"| Training epoch ({source['split']['samples']:,} samples) | {epoch:.2f} s " in text
+    # The runs come from the other call: one seed of every variant.
+    assert "| DiffuRec | 0 | done | 1 of 1 |" in text and "| Modified V2 | 0 | done | 1 of 1 |" in text
+
+
+def test_a_run_that_would_not_fit_is_not_started(tmp_path, monkeypatch):
+    # The first run always starts; the plan says the next needs a day.
+    monkeypatch.setattr(gpu_reproduction, "plan_next", lambda variant, timed: 86_400.0)
+    split, profile = _inputs(tmp_path, epochs=1)
     out = tmp_path / "out"
-    _invoke("run", split, "--out", out, "--profile", profile, "--speed-epochs", 1, "--budget", 120,
-            "--workdir", tmp_path / "work")
+    _invoke("run", split, "--out", out, "--profile", profile, "--speed-epochs", 0, "--workdir", tmp_path / "work")
     results = json.loads((out / "results.json").read_text())
-    assert results["speed"]["status"] == "done" and results["runs"] == []
-    assert results["stopped"].startswith("before baseline seed 0: it and the ensemble need ~")
+    assert [(r["variant"], r["seed"], r["status"]) for r in results["runs"]] == [("baseline", 0, "done")]
+    assert results["stopped"].startswith("before v1 seed 0: it and the ensemble need ~86")
     doc = tmp_path / "reproduction.md"
     _invoke("report", out, "--doc", doc, "--log-copy", tmp_path / "log.txt")
-    assert f"None started: the budget ran out first ({results['stopped']})." in doc.read_text()
+    assert f"No further run was started: {results['stopped']}." in doc.read_text()
 
 
 def test_a_run_cut_by_the_budget_keeps_what_it_has(tmp_path):
@@ -151,7 +183,12 @@ def test_a_run_cut_by_the_budget_keeps_what_it_has(tmp_path):
             "--budget", gpu_reproduction.PACKING_S + 6, "--workdir", tmp_path / "work")
     results = json.loads((out / "results.json").read_text())
     assert results["speed"] == {"status": "skipped"}
-    assert results["runs"] == [{"variant": "baseline", "seed": 0, "status": "interrupted"}]
+    (run,) = results["runs"]
+    finished = run.pop("epochs")
+    assert run == {"variant": "baseline", "seed": 0, "status": "interrupted"}
+    # The epochs it finished, read back from the train stage's resume state.
+    assert finished and [row["epoch"] for row in finished] == list(range(1, len(finished) + 1))
+    assert all(math.isfinite(row["loss"]) and row["train_s"] > 0 for row in finished)
     assert results["complete_seeds"] == [] and results["ensemble"]["status"] == "skipped"
     with tarfile.open(out / "runs.tar.gz") as tar:
         assert "params.yaml" in tar.getnames()
@@ -159,7 +196,7 @@ def test_a_run_cut_by_the_budget_keeps_what_it_has(tmp_path):
     doc = tmp_path / "reproduction.md"
     _invoke("report", out, "--doc", doc, "--log-copy", tmp_path / "log.txt")
     text = doc.read_text()
-    assert "| DiffuRec | 0 | interrupted (budget) |" in text
+    assert f"| DiffuRec | 0 | interrupted (budget) after {len(finished)} epochs |" in text
     assert "Not measured (skipped)." in text
     assert "Pipeline report" not in text and "Table 3 against the paper" not in text
     assert not (tmp_path / "log.txt").exists()
