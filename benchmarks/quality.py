@@ -4,7 +4,9 @@ their test metrics beside a popularity ranking's (items ordered by training + va
     python benchmarks/quality.py data/split/ml-100k.parquet -S train.epochs=5
 
 Whether bf16 autocast changes the results: add `-S train.precision=bf16 -S eval.precision=bf16`
-(it runs on the CPU too).
+(it runs on the CPU too). The popularity ranking is also scored on the validation items (counts
+from training only), which shows how much harder the test items are than the validation items
+whatever the model; `--popularity-only` prints just that.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ def main(
     params: Annotated[Path, typer.Option(help="Params file.")] = Path("params.yaml"),
     set_: Annotated[list[str], typer.Option("-S", "--set", help="Override a param: -S train.epochs=5.")] = [],
     seed: Annotated[int, typer.Option(help="Seed of model, batches and reverse process.")] = 0,
+    popularity_only: Annotated[bool, typer.Option(help="Score the popularity ranking only; train nothing.")] = False,
 ) -> None:
     config = load_config(params, set_, device)
     data = load_data(split)
@@ -40,10 +43,14 @@ def main(
     print(f"machine: {describe(config)}")
     print(f"command: {' '.join(sys.argv)}")
     print(f"config: model={config.model} train={config.train} eval={config.eval}")
+    valid = evaluation_windows(data, "valid", config.model.max_len)
     seen = [np.append(train, valid) for train, valid in zip(data.train, data.valid)]
-    scores = popularity_scores(seen, data.n_items)
-    ranks = popularity_ranks(scores, test, batch_size=config.eval.batch_size, mask_history=config.eval.mask_history)
-    print(f"popularity: test {_line(summarize(ranks, config.eval.ks))}")
+    for target, windows, counted in (("valid", valid, data.train), ("test", test, seen)):
+        ranks = popularity_ranks(popularity_scores(counted, data.n_items), windows, batch_size=config.eval.batch_size,
+                                 mask_history=config.eval.mask_history)
+        print(f"popularity: {target} {_line(summarize(ranks, config.eval.ks))}")
+    if popularity_only:
+        return
     for variant in variants:
         model = build_model(data.n_items, config.model, variant, seed)
         started = time.perf_counter()

@@ -1,0 +1,59 @@
+"""benchmarks/quality.py --popularity-only on a split whose popularity ranks are worked out by hand, and
+benchmarks/op_count.py on a small synthetic split."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from tests.synthetic import cycle_split
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_popularity_is_scored_on_the_validation_and_the_test_items(tmp_path):
+    # Training counts A 3, B 2, C 1: valid C ranks 3rd, valid B 2nd (twice).
+    # Train + valid counts A 3, B 4, C 2: test A ranks 2nd (twice), test B 1st.
+    split = pd.DataFrame({
+        "user_id": ["u1", "u2", "u3"],
+        "train": [["A", "B"], ["A", "C"], ["A", "B"]],
+        "valid": ["C", "B", "B"],
+        "test": ["A", "A", "B"],
+    })
+    split.to_parquet(tmp_path / "split.parquet", index=False)
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["eval"]["ks"] = [1, 2]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "quality.py"), str(tmp_path / "split.parquet"),
+         "--params", str(tmp_path / "params.yaml"), "--popularity-only", "--device", "cpu"],
+        capture_output=True, text=True, cwd=ROOT, check=True,
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("popularity")]
+    # NDCG@2: valid (0 + 2 / log2(3)) / 3 = 0.4206; test (2 / log2(3) + 1) / 3 = 0.7540.
+    assert lines == [
+        "popularity: valid HR@1 0.0000 NDCG@1 0.0000 HR@2 0.6667 NDCG@2 0.4206",
+        "popularity: test HR@1 0.3333 NDCG@1 0.3333 HR@2 1.0000 NDCG@2 0.7540",
+    ]
+
+
+def test_op_count_counts_the_casts_bf16_autocast_adds(tmp_path):
+    cycle = tmp_path / "split.parquet"
+    cycle_split(n_users=40, n_items=12, seed=0).to_parquet(cycle, index=False)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "op_count.py"), str(cycle), "--variant", "baseline",
+         "--device", "cpu", "-S", "model.hidden=16", "-S", "model.blocks=1", "-S", "model.heads=2"],
+        capture_output=True, text=True, cwd=ROOT, check=True,
+    )
+    counts = {
+        precision: (int(training.replace(",", "")), int(reverse.replace(",", "")))
+        for precision, training, reverse in re.findall(
+            r"baseline (\w+): ([\d,]+) aten calls per training step, ([\d,]+) per reverse step", done.stdout)
+    }
+    assert set(counts) == {"fp32", "bf16"}
+    assert 0 < counts["fp32"][1] < counts["bf16"][1] and 0 < counts["fp32"][0] < counts["bf16"][0]
