@@ -60,11 +60,12 @@ from diffurec.config import VARIANTS, Config
 from diffurec.device import resolve_device
 from diffurec.errors import ConfigError, DataError
 from diffurec.reproduction import describe_machine, render_document
-from diffurec.sequences import SequenceData, encode, training_windows
+from diffurec.sensitivity import history_sensitivity, sample_histories, x_t_sensitivity
+from diffurec.sequences import SequenceData, encode, evaluation_windows, training_windows
 from diffurec.train import TrainState, build_model, fit
 from pipeline import layout
 from pipeline.app import main
-from pipeline.checkpoint import fingerprint, load_resume
+from pipeline.checkpoint import fingerprint, load_model, load_resume
 from pipeline.data_tables import read_split
 from pipeline.datasets import dataset_source
 from pipeline.fileio import write_json, write_text, write_with
@@ -89,6 +90,8 @@ OFFICIAL = ["model.max_len=50", "train.batch_size=512", "model.hidden=128", "mod
 PACKING_S = 15.0
 # A variant not yet timed is assumed this much slower than the slowest timed one.
 UNTIMED_FACTOR = 1.5
+# Test users on whom each run's sensitivity to x_t is measured.
+SENSITIVITY_USERS = 1024
 # Where `report` copies the raw logs of the runs and of a separate speed call.
 LOG_COPY = Path("docs/reproduction-log.txt")
 SPEED_LOG_COPY = Path("docs/reproduction-speed-log.txt")
@@ -244,7 +247,7 @@ def run_command(
             if speed_epochs > 0:
                 _speed(official, data, journal)
             with contextlib.chdir(work):
-                _run_seeds(config, dataset, list(variant), journal)
+                _run_seeds(config, dataset, data, list(variant), journal)
                 _write_params(raw, journal.results["complete_seeds"])
                 _ensemble(list(variant), dataset, journal)
     except BudgetExceeded:
@@ -305,7 +308,7 @@ def _speed(config: Config, data: SequenceData, journal: Journal) -> None:
     log(f"speed: epochs {speed['epoch_s']} s, evaluation {speed['evaluation_s']} s")
 
 
-def _run_seeds(config: Config, dataset: str, variants: list[str], journal: Journal) -> None:
+def _run_seeds(config: Config, dataset: str, data: SequenceData, variants: list[str], journal: Journal) -> None:
     """Train and test seed by seed, every variant of a seed before the next seed. The first run
     always starts (the speed phase runs another configuration, so it predicts nothing); each later
     one only while it and the ensemble of the seeds complete after it fit in the budget."""
@@ -340,12 +343,25 @@ def _run_seeds(config: Config, dataset: str, variants: list[str], journal: Journ
                 train=read_json(layout.train_dir(dataset, name, seed) / "train.json", "train"),
                 test=read_json(layout.eval_dir(dataset, name, seed) / "metrics.json", "evaluate"),
             )
-            timed[name] = ended - began
+            run["sensitivity"] = _sensitivity(dataset, name, seed, data)
+            timed[name] = time.perf_counter() - began
             evaluation_s[name] = ended - trained
             results["complete_seeds"] = complete_seeds(results["runs"], variants)
             journal.save()
             log(f"{name} seed {seed}: {run['wall_s']} s, best epoch {run['train']['best_epoch']}, "
                 f"test NDCG@10 {run['test']['NDCG@10']:.4f}")
+
+
+def _sensitivity(dataset: str, variant: str, seed: int, data: SequenceData) -> dict[str, float]:
+    """How much the trained x0_hat moves at t = T-1 when x_t is redrawn, and when the history is
+    another user's (diffurec.sensitivity), over SENSITIVITY_USERS sampled test users."""
+    device = resolve_device(load_config().eval.device)
+    model, _ = load_model(layout.train_dir(dataset, variant, seed) / "model.pt", device)
+    histories = sample_histories(evaluation_windows(data, "test", model.config.max_len).to(device), SENSITIVITY_USERS, 0)
+    t = model.schedule.steps - 1
+    generator = torch.Generator(device=device).manual_seed(0)
+    return {"t": t, "users": len(histories), "x_t": x_t_sensitivity(model, histories, t, generator),
+            "history": history_sensitivity(model, histories, t, generator)}
 
 
 def _finished_epochs(dataset: str, variant: str, seed: int) -> list[dict[str, Any]]:

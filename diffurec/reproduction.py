@@ -242,7 +242,20 @@ def _runs_section(results: dict[str, Any]) -> list[str]:
         lines += [f"Over these {len(done)} runs the best epoch's validation NDCG@10 averages {valid:.4f} and the test "
                   f"NDCG@10 {test:.4f} ({test / valid - 1:+.1%}). In {at_end} of them the best epoch is the last "
                   "or the one before it: validation was still improving when training stopped.", ""]
+    if done and all("sensitivity" in run for run in done):
+        lines += [_sensitivity_sentence(done), ""]
     return lines
+
+
+def _sensitivity_sentence(runs: list[dict[str, Any]]) -> str:
+    """Per variant, the mean relative change of x0_hat when x_t is redrawn, against the history's."""
+    first = runs[0]["sensitivity"]
+    by_variant = {variant: [run["sensitivity"] for run in runs if run["variant"] == variant] for variant in VARIANTS}
+    parts = [f"{PAPER_LABELS[variant]} {statistics.fmean(s['x_t'] for s in measured):.1e} (history "
+             f"{statistics.fmean(s['history'] for s in measured):.2f})" for variant, measured in by_variant.items() if measured]
+    return (f"How much x0_hat depends on x_t (`diffurec.sensitivity`, {first['users']:,} test users, t = {first['t']}): "
+            "its mean relative change when x_t is redrawn is " + ", ".join(parts)
+            + ", where \"history\" is its change when each user's history is another user's.")
 
 
 def _paper_section(dataset: str, runs: list[dict[str, Any]], seeds: list[int], paper: PaperTables) -> list[str]:

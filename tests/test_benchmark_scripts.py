@@ -1,5 +1,5 @@
 """benchmarks/quality.py --popularity-only on a split whose popularity ranks are worked out by hand, and
-benchmarks/op_count.py on a small synthetic split."""
+benchmarks/op_count.py and benchmarks/sensitivity.py on a small synthetic split."""
 
 from __future__ import annotations
 
@@ -11,7 +11,11 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from tests.synthetic import cycle_split
+from diffurec.sequences import encode
+from diffurec.train import build_model
+from pipeline.checkpoint import save_model
+from pipeline.data_tables import read_split
+from tests.synthetic import cycle_split, tiny_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -57,3 +61,20 @@ def test_op_count_counts_the_casts_bf16_autocast_adds(tmp_path):
     }
     assert set(counts) == {"fp32", "bf16"}
     assert 0 < counts["fp32"][1] < counts["bf16"][1] and 0 < counts["fp32"][0] < counts["bf16"][0]
+
+
+def test_sensitivity_reports_x_t_far_below_the_history_for_a_saved_run(tmp_path):
+    split = tmp_path / "split.parquet"
+    cycle_split(n_users=40, n_items=12, seed=0).to_parquet(split, index=False)
+    data = encode(read_split(split))
+    model = build_model(data.n_items, tiny_config().model, "v1", seed=0)
+    save_model(tmp_path / "model.pt", model, data.items)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "sensitivity.py"), str(split), str(tmp_path / "model.pt"),
+         "--users", "16"],
+        capture_output=True, text=True, cwd=ROOT, check=True,
+    )
+    (line,) = [line for line in done.stdout.splitlines() if line.startswith(str(tmp_path))]
+    cells = re.findall(r"t=(\d+): x_t ([\d.e+-]+), history ([\d.e+-]+)", line)
+    assert "(v1, 16 users)" in line and [int(t) for t, _, _ in cells] == [31, 16, 0]
+    assert all(0 < float(x_t) < float(history) / 100 for _, x_t, history in cells)

@@ -134,6 +134,13 @@ def test_a_run_within_budget_trains_every_seed_and_renders_the_document(tmp_path
     test = sum(r["test"]["NDCG@10"] for r in done) / 6
     assert (f"Over these 6 runs the best epoch's validation NDCG@10 averages {valid:.4f} and the test NDCG@10 "
             f"{test:.4f} ({test / valid - 1:+.1%}).") in text
+    # x_t enters as lambda * (x_t + d), lambda ~ N(0.001, 0.001): far weaker than the history.
+    assert all(r["sensitivity"]["t"] == 31 and 0 < 100 * r["sensitivity"]["x_t"] < r["sensitivity"]["history"]
+               for r in done)
+    baseline = [r["sensitivity"] for r in done if r["variant"] == "baseline"]
+    assert (f"(`diffurec.sensitivity`, 120 test users, t = 31): its mean relative change when x_t is redrawn is "
+            f"DiffuRec {sum(s['x_t'] for s in baseline) / 2:.1e} (history {sum(s['history'] for s in baseline) / 2:.2f}), "
+            "Modified V1 ") in text
 
 
 def test_the_speed_benchmark_of_another_call_replaces_the_runs_own(tmp_path):
