@@ -69,7 +69,7 @@ def test_interrupted_training_resumes_and_ends_like_an_uninterrupted_run(tmp_pat
     assert _interrupt_after_an_epoch(workdir, "cut", "cut.pt") != 0, "the run finished before it could be interrupted"
     assert (workdir / "cut.pt").exists()
     assert not (workdir / "cut" / "model.pt").exists(), "no finished output from an interrupted run"
-    assert not list(workdir.glob("cut/.*.tmp")), "no temporary file left behind"
+    assert not list(workdir.glob("cut/.*.tmp")) and not list(workdir.glob(".cut.*")), "no temporary file left behind"
 
     resumed = _run(workdir, _train_command("cut", "cut.pt"))
     assert "resuming ml-100k/v2/seed0 after epoch" in resumed.stderr
@@ -161,3 +161,36 @@ def test_a_damaged_checkpoint_is_one_error_naming_it_and_a_damaged_resume_state_
         with pytest.raises(DataError, match=rf"{name}: not a readable model checkpoint .*delete it and rerun"):
             load_model(path, torch.device("cpu"))
         assert load_resume(path, "any fingerprint") is None
+
+
+def test_evaluation_outputs_replace_the_old_ones_together_or_not_at_all(tmp_path: Path, monkeypatch) -> None:
+    import numpy as np
+    import pytest
+
+    from diffurec.sequences import encode
+    from pipeline.stages.evaluate import _write_results
+    from tests.synthetic import tiny_config
+
+    data = encode(cycle_split(n_users=20, n_items=10, seed=0))
+    ranks = np.arange(1, 21) % 10 + 1
+    out = tmp_path / "seed0"
+    out.mkdir()
+    (out / "metrics.json").write_text("old metrics")
+    (out / "ranks.parquet").write_text("old ranks")
+
+    def disk_full(*args, **kwargs):
+        raise OSError("No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(pd.DataFrame, "to_parquet", disk_full)
+        with pytest.raises(OSError, match="No space left"):
+            _write_results(out, data, ranks, tiny_config())
+    # metrics.json was written before the failure, but only into the staging folder.
+    assert (out / "metrics.json").read_text() == "old metrics"
+    assert (out / "ranks.parquet").read_text() == "old ranks"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["seed0"]
+
+    _write_results(out, data, ranks, tiny_config())
+    assert sorted(path.name for path in out.iterdir()) == ["metrics.json", "ranks.parquet"]
+    assert json.loads((out / "metrics.json").read_text())["users"] == 20
+    assert pd.read_parquet(out / "ranks.parquet")["rank"].tolist() == ranks.tolist()

@@ -15,7 +15,7 @@ from pipeline import layout
 from pipeline.app import app
 from pipeline.data_tables import read_split
 from pipeline.datasets import dataset_source
-from pipeline.fileio import write_json, write_text, write_with
+from pipeline.fileio import atomic_dir, write_json, write_text, write_with
 from pipeline.params import DEFAULT_PARAMS, load_config
 from pipeline.recbole_compat import recbole_session
 from pipeline.recbole_runner import (
@@ -56,8 +56,8 @@ def baselines(
     split_path = split or layout.split_file(dataset)
     ours = read_split(split_path)
     out = out or layout.baseline_dir(dataset, name)
-    out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out, prefix=".recbole-") as scratch:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.recbole-") as scratch:
         work = Path(scratch)
         write_atomic_inter(ours, work / "data")
         settings = recbole_settings(run, config.model.max_len, config.recbole.seed, work / "data", work / "checkpoints")
@@ -70,16 +70,17 @@ def baselines(
         recbole_log = log.read_text(encoding="utf-8")
     ranks = result.ranks["rank"].to_numpy(dtype=np.int64)
     metrics = {metric: round(value, 6) for metric, value in summarize(ranks, config.eval.ks).items()}
-    write_with(out / "ranks.parquet", lambda tmp: result.ranks.to_parquet(tmp, index=False))
-    write_text(out / "recbole.log", recbole_log)
-    write_json(
-        out / "metrics.json",
-        {
-            **metrics,
-            "users": len(ranks),
-            "dataset": dataset,
-            "baseline": name,
-            "settings": {**result.settings, "threads": config.recbole.threads},
-            "train_seconds": round(result.train_seconds, 2),
-        },
-    )
+    with atomic_dir(out) as staging:
+        write_with(staging / "ranks.parquet", lambda tmp: result.ranks.to_parquet(tmp, index=False))
+        write_text(staging / "recbole.log", recbole_log)
+        write_json(
+            staging / "metrics.json",
+            {
+                **metrics,
+                "users": len(ranks),
+                "dataset": dataset,
+                "baseline": name,
+                "settings": {**result.settings, "threads": config.recbole.threads},
+                "train_seconds": round(result.train_seconds, 2),
+            },
+        )

@@ -21,7 +21,7 @@ from pipeline.app import app
 from pipeline.checkpoint import load_model
 from pipeline.data_tables import read_split
 from pipeline.datasets import dataset_source
-from pipeline.fileio import write_json, write_with
+from pipeline.fileio import atomic_dir, write_json, write_with
 from pipeline.params import load_config
 from pipeline.stages.train import check_variant
 
@@ -46,10 +46,12 @@ def load_members(dataset: str, variant: str, seeds: list[int], data: SequenceDat
 
 
 def _write_results(out: Path, data: SequenceData, ranks: np.ndarray, config: Config) -> None:
+    """metrics.json and ranks.parquet, replacing `out` as a whole so that they always belong together."""
     metrics = {name: round(value, 6) for name, value in summarize(ranks, config.eval.ks).items()}
-    write_json(out / "metrics.json", {**metrics, "users": len(ranks)})
     table = pd.DataFrame({"user_id": data.users, "rank": ranks.astype(np.int64)})
-    write_with(out / "ranks.parquet", lambda tmp: table.to_parquet(tmp, index=False))
+    with atomic_dir(out) as staging:
+        write_json(staging / "metrics.json", {**metrics, "users": len(ranks)})
+        write_with(staging / "ranks.parquet", lambda tmp: table.to_parquet(tmp, index=False))
 
 
 @app.command()

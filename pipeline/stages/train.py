@@ -19,7 +19,7 @@ from pipeline.app import app
 from pipeline.checkpoint import count_parameters, fingerprint, load_resume, save_model, save_resume
 from pipeline.data_tables import read_split
 from pipeline.datasets import dataset_source
-from pipeline.fileio import write_json, write_text
+from pipeline.fileio import atomic_dir, write_json, write_text
 from pipeline.params import load_config
 
 
@@ -75,22 +75,24 @@ def train(
     model = build_model(data.n_items, config.model, variant, seed)
     result = fit(model, data, config, seed, resume=resume, on_epoch_end=lambda state: save_resume(resume_path, state, run_id))
 
-    save_model(out / "model.pt", model, data.items)
-    write_text(out / "history.tsv", history_table(result))
-    write_json(
-        out / "train.json",
-        {
-            "dataset": dataset,
-            "variant": variant,
-            "seed": seed,
-            "epochs": config.train.epochs,
-            "best_epoch": result.best_epoch,
-            "best_valid": result.best_metrics,
-            "time_to_best_s": round(result.seconds_to_best, 2),
-            "total_time_s": round(result.seconds_total, 2),
-            "parameters": count_parameters(model),
-            "device": device_name(resolve_device(config.train.device)),
-            "torch": torch.__version__,
-        },
-    )
+    # The run folder appears whole or not at all: never a new model.pt beside an older train.json.
+    with atomic_dir(out) as staging:
+        save_model(staging / "model.pt", model, data.items)
+        write_text(staging / "history.tsv", history_table(result))
+        write_json(
+            staging / "train.json",
+            {
+                "dataset": dataset,
+                "variant": variant,
+                "seed": seed,
+                "epochs": config.train.epochs,
+                "best_epoch": result.best_epoch,
+                "best_valid": result.best_metrics,
+                "time_to_best_s": round(result.seconds_to_best, 2),
+                "total_time_s": round(result.seconds_total, 2),
+                "parameters": count_parameters(model),
+                "device": device_name(resolve_device(config.train.device)),
+                "torch": torch.__version__,
+            },
+        )
     resume_path.unlink(missing_ok=True)
