@@ -17,8 +17,8 @@ measured with the pipeline's own stage code. Three steps:
    profiles/paper.yaml seed by seed (every variant of seed 0, then of seed 1, ...): the first
    always starts, each later one only while it and the ensemble of the complete seeds still fit
    in the budget, as the runs so far predict; then that ensemble (Algorithm 3). OUT receives
-   results.json (machine, timings, every run's metrics, and the finished epochs of a run the
-   budget cut; rewritten after every run) and runs.tar.gz (the run folders without weights,
+   results.json (machine, timings, every run's metrics and sensitivity to x_t, and the finished
+   epochs of a run the budget cut; rewritten after every run) and runs.tar.gz (the run folders without weights,
    and the params.yaml they ran with).
 
 3. Here, on what came back:
