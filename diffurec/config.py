@@ -95,6 +95,10 @@ class EvalConfig:
     device: str = "auto"
     # The reverse process's precision (scores are float32 either way); see train.precision.
     precision: Literal["auto", "fp32", "bf16"] = "auto"
+    # Algorithm 3's members: "runs", every seed's trained model with its own inference seed (our
+    # reading, diffurec/inference.py); "inference", the first seed's model once per seed in `seeds`
+    # as inference seed (the printed loop over random seeds around one model).
+    ensemble: Literal["runs", "inference"] = "runs"
 
 
 # RecBole models the baselines stage can run, and the settings of each that params.yaml may set

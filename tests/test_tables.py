@@ -231,6 +231,10 @@ def test_render_table3_on_a_known_fixture() -> None:
     assert "| V1 (+cross-attention) | mean ± std over 2 seeds | 0.1500 ± 0.0707 | 0.0600 ± 0.0141 |" in text
     assert "| V1 (+cross-attention) | ensemble of 2 seeds (Algorithm 3) | 0.2500 | 0.0800 |" in text
     assert "| V1 (+cross-attention) | paper | 0.0974 ± 0.0021 | 0.0556 ± 0.0012 |" in text
+    printed = render_table3(["amazon-beauty"], ["v1"], ["HR@10", "NDCG@10"], runs, paper, ensemble="inference")
+    assert ("| V1 (+cross-attention) | first seed's model, ensemble over 2 seeds as inference seeds (Algorithm 3) | "
+            "0.2500 | 0.0800 |") in printed
+    assert "Algorithm 3 as printed (eval.ensemble = inference)" in printed and "every seed's model" not in printed
 
 
 def test_render_table4_formats_tiny_p_and_undefined_tests() -> None:

@@ -194,3 +194,36 @@ def test_evaluation_outputs_replace_the_old_ones_together_or_not_at_all(tmp_path
     assert sorted(path.name for path in out.iterdir()) == ["metrics.json", "ranks.parquet"]
     assert json.loads((out / "metrics.json").read_text())["users"] == 20
     assert pd.read_parquet(out / "ranks.parquet")["rank"].tolist() == ranks.tolist()
+
+
+def test_the_printed_algorithm_3_ensembles_the_first_seeds_model_over_inference_seeds(tmp_path: Path) -> None:
+    workdir = _workdir(tmp_path)
+    params = yaml.safe_load((workdir / "params.yaml").read_text())
+    params["train"]["epochs"] = 1
+    params["seeds"] = [0]
+    (workdir / "params.yaml").write_text(yaml.safe_dump(params))
+    split = workdir / "data" / "split" / "ml-100k.parquet"
+    split.parent.mkdir(parents=True)
+    (workdir / "split.parquet").rename(split)
+    _run(workdir, [sys.executable, "-m", "pipeline", "train", "ml-100k", "v1", "0"])
+    _run(workdir, [sys.executable, "-m", "pipeline", "evaluate", "ml-100k", "v1", "0"])
+
+    def ensemble(reading: str, seeds: list[int]) -> subprocess.CompletedProcess:
+        params.update(seeds=seeds, eval={**params["eval"], "ensemble": reading})
+        (workdir / "params.yaml").write_text(yaml.safe_dump(params))
+        return subprocess.run([sys.executable, "-m", "pipeline", "ensemble", "ml-100k", "v1"], cwd=workdir,
+                              capture_output=True, text=True, env=_env())
+
+    ranks = workdir / "runs" / "ensemble" / "ml-100k" / "v1" / "ranks.parquet"
+    evaluated = pd.read_parquet(workdir / "runs" / "eval" / "ml-100k" / "v1" / "seed0" / "ranks.parquet")
+    # One inference seed: exactly the evaluation of seed 0.
+    assert ensemble("inference", [0]).returncode == 0
+    assert pd.read_parquet(ranks).equals(evaluated)
+    # Seed 1 was never trained: the printed reading needs only seed 0's model, ours needs both.
+    assert ensemble("inference", [0, 1]).returncode == 0
+    # The inference seeds only redraw x_T, lambda and the reverse noise, which barely reach x0_hat
+    # (diffurec.sensitivity), so averaging over them leaves almost every rank as it was.
+    agree = (pd.read_parquet(ranks)["rank"] == evaluated["rank"]).mean()
+    assert agree >= 0.95
+    refused = ensemble("runs", [0, 1])
+    assert refused.returncode != 0 and "seed1/model.pt" in refused.stderr

@@ -81,11 +81,17 @@ def ensemble(
     """Algorithm 3: average the softmax distributions of every seed's run (seeds from params.yaml).
 
     Each seed's model runs its reverse process with its own seed, exactly as in `evaluate`, so
-    an ensemble of one seed reproduces that seed's ranks. Writes runs/ensemble/DATASET/VARIANT/.
+    an ensemble of one seed reproduces that seed's ranks. With eval.ensemble "inference" the
+    first seed's model runs once per seed instead. Writes runs/ensemble/DATASET/VARIANT/.
     """
     dataset_source(dataset)
     check_variant(variant)
     config = load_config()
     data = encode(read_split(layout.split_file(dataset)))
-    members = load_members(dataset, variant, list(config.seeds), data, config)
+    seeds = list(config.seeds)
+    if config.eval.ensemble == "runs":
+        members = load_members(dataset, variant, seeds, data, config)
+    else:
+        ((model, _),) = load_members(dataset, variant, seeds[:1], data, config)
+        members = [(model, seed) for seed in seeds]
     _write_results(layout.ensemble_dir(dataset, variant), data, _test_ranks(members, data, config), config)

@@ -31,7 +31,7 @@ def tables(
     metrics_file: Annotated[Path, typer.Option(help="Flat metrics file for dvc metrics show/diff.")] = Path(
         "metrics.json"
     ),
-    params: Annotated[Path, typer.Option(help="Parameters file (reads datasets, variants, seeds, eval.ks).")]
+    params: Annotated[Path, typer.Option(help="Parameters file (reads datasets, variants, seeds, eval.ks, eval.ensemble).")]
     = DEFAULT_PARAMS,
 ) -> None:
     """Render Table 2 (convergence time), Table 3 (performance) and Table 4 (t-tests) and METRICS_FILE.
@@ -50,7 +50,7 @@ def tables(
     comparisons, checks = _read_ttest(ttest_results, config, metrics)
     args = (config.datasets, config.variants)
     write_text(reports / TABLE2, render_table2(*args, runs_by_key, paper))
-    write_text(reports / TABLE3, render_table3(*args, metrics, runs_by_key, paper))
+    write_text(reports / TABLE3, render_table3(*args, metrics, runs_by_key, paper, config.eval.ensemble))
     write_text(reports / TABLE4, render_table4(*args, metrics, comparisons, checks))
     write_json(metrics_file, metrics_summary(*args, metrics, runs_by_key, comparisons))
 
