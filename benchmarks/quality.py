@@ -43,9 +43,9 @@ def main(
     print(f"machine: {describe(config)}")
     print(f"command: {' '.join(sys.argv)}")
     print(f"config: model={config.model} train={config.train} eval={config.eval}")
-    valid = evaluation_windows(data, "valid", config.model.max_len)
-    seen = [np.append(train, valid) for train, valid in zip(data.train, data.valid)]
-    for target, windows, counted in (("valid", valid, data.train), ("test", test, seen)):
+    before_test = [np.append(train, valid) for train, valid in zip(data.train, data.valid)]
+    valid_windows = evaluation_windows(data, "valid", config.model.max_len)
+    for target, windows, counted in (("valid", valid_windows, data.train), ("test", test, before_test)):
         ranks = popularity_ranks(popularity_scores(counted, data.n_items), windows, batch_size=config.eval.batch_size,
                                  mask_history=config.eval.mask_history)
         print(f"popularity: {target} {_line(summarize(ranks, config.eval.ks))}")

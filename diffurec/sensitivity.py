@@ -30,31 +30,34 @@ def _relative_change(a: torch.Tensor, b: torch.Tensor) -> float:
     return ((a - b).norm(dim=1) / a.norm(dim=1)).mean().item()
 
 
+def _conditioned(model: DiffuRec, histories: torch.Tensor, t: int, generator: torch.Generator):
+    """The encoded histories, step embedding of t and lambdas one comparison holds fixed."""
+    approximator = model.approximator
+    encoded = approximator.encode(histories)
+    step = approximator.step_embedding(torch.tensor([t], device=histories.device))
+    return encoded, step, approximator.draw_lambda(encoded.hidden.shape, histories.device, generator)
+
+
+def _draw_x_t(model: DiffuRec, histories: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    return torch.randn((histories.shape[0], model.approximator.hidden), device=histories.device, generator=generator)
+
+
 def x_t_sensitivity(model: DiffuRec, histories: torch.Tensor, t: int, generator: torch.Generator) -> float:
     """Relative change of x0_hat [B, H] when x_t ~ N(0, I) is drawn afresh (eval mode); histories [B, L]."""
-    approximator = model.approximator
-    device = histories.device
     with evaluating([model]):
-        encoded = approximator.encode(histories)
-        step = approximator.step_embedding(torch.tensor([t], device=device))
-        lambdas = approximator.draw_lambda(encoded.hidden.shape, device, generator)
-        first, second = (torch.randn((histories.shape[0], approximator.hidden), device=device, generator=generator)
-                         for _ in range(2))
-        return _relative_change(approximator.denoise(encoded, first, step, lambdas),
-                                approximator.denoise(encoded, second, step, lambdas))
+        encoded, step, lambdas = _conditioned(model, histories, t, generator)
+        first, second = _draw_x_t(model, histories, generator), _draw_x_t(model, histories, generator)
+        denoise = model.approximator.denoise
+        return _relative_change(denoise(encoded, first, step, lambdas), denoise(encoded, second, step, lambdas))
 
 
 def history_sensitivity(model: DiffuRec, histories: torch.Tensor, t: int, generator: torch.Generator) -> float:
     """Relative change of x0_hat [B, H] when each user's history is swapped for the next user's in
     the batch (x_t, t and lambdas kept; eval mode): the yardstick for `x_t_sensitivity`.
     histories [B, L], B >= 2."""
-    approximator = model.approximator
-    device = histories.device
     with evaluating([model]):
-        encoded = approximator.encode(histories)
-        swapped = approximator.encode(histories.roll(1, dims=0))
-        step = approximator.step_embedding(torch.tensor([t], device=device))
-        lambdas = approximator.draw_lambda(encoded.hidden.shape, device, generator)
-        x_t = torch.randn((histories.shape[0], approximator.hidden), device=device, generator=generator)
-        return _relative_change(approximator.denoise(encoded, x_t, step, lambdas),
-                                approximator.denoise(swapped, x_t, step, lambdas))
+        encoded, step, lambdas = _conditioned(model, histories, t, generator)
+        swapped = model.approximator.encode(histories.roll(1, dims=0))
+        x_t = _draw_x_t(model, histories, generator)
+        denoise = model.approximator.denoise
+        return _relative_change(denoise(encoded, x_t, step, lambdas), denoise(swapped, x_t, step, lambdas))

@@ -57,6 +57,21 @@ def _interrupt_after_an_epoch(workdir: Path, out: str, resume: str) -> int:
     return process.wait(timeout=60)
 
 
+def _evaluated_run(tmp_path: Path) -> tuple[Path, dict, Path]:
+    """A project with ml-100k's split at its pipeline path, v1 seed 0 trained for one epoch and
+    evaluated; returns (workdir, its params, the split)."""
+    workdir = _workdir(tmp_path)
+    params = yaml.safe_load((workdir / "params.yaml").read_text())
+    params["train"]["epochs"] = 1
+    (workdir / "params.yaml").write_text(yaml.safe_dump(params))
+    split = workdir / "data" / "split" / "ml-100k.parquet"
+    split.parent.mkdir(parents=True)
+    (workdir / "split.parquet").rename(split)
+    _run(workdir, [sys.executable, "-m", "pipeline", "train", "ml-100k", "v1", "0"])
+    _run(workdir, [sys.executable, "-m", "pipeline", "evaluate", "ml-100k", "v1", "0"])
+    return workdir, params, split
+
+
 def _weights(path: Path) -> dict[str, torch.Tensor]:
     return torch.load(path, weights_only=True)["state_dict"]
 
@@ -100,15 +115,7 @@ def test_a_resume_state_from_other_params_is_not_taken_up(tmp_path: Path) -> Non
 
 
 def test_evaluate_writes_metrics_and_a_rank_per_user(tmp_path: Path) -> None:
-    workdir = _workdir(tmp_path)
-    params = yaml.safe_load((workdir / "params.yaml").read_text())
-    params["train"]["epochs"] = 1
-    (workdir / "params.yaml").write_text(yaml.safe_dump(params))
-    split = workdir / "data" / "split" / "ml-100k.parquet"
-    split.parent.mkdir(parents=True)
-    (workdir / "split.parquet").rename(split)
-    _run(workdir, [sys.executable, "-m", "pipeline", "train", "ml-100k", "v1", "0"])
-    _run(workdir, [sys.executable, "-m", "pipeline", "evaluate", "ml-100k", "v1", "0"])
+    workdir, params, split = _evaluated_run(tmp_path)
 
     out = workdir / "runs" / "eval" / "ml-100k" / "v1" / "seed0"
     metrics = json.loads((out / "metrics.json").read_text())
@@ -197,16 +204,7 @@ def test_evaluation_outputs_replace_the_old_ones_together_or_not_at_all(tmp_path
 
 
 def test_the_printed_algorithm_3_ensembles_the_first_seeds_model_over_inference_seeds(tmp_path: Path) -> None:
-    workdir = _workdir(tmp_path)
-    params = yaml.safe_load((workdir / "params.yaml").read_text())
-    params["train"]["epochs"] = 1
-    params["seeds"] = [0]
-    (workdir / "params.yaml").write_text(yaml.safe_dump(params))
-    split = workdir / "data" / "split" / "ml-100k.parquet"
-    split.parent.mkdir(parents=True)
-    (workdir / "split.parquet").rename(split)
-    _run(workdir, [sys.executable, "-m", "pipeline", "train", "ml-100k", "v1", "0"])
-    _run(workdir, [sys.executable, "-m", "pipeline", "evaluate", "ml-100k", "v1", "0"])
+    workdir, params, _ = _evaluated_run(tmp_path)
 
     def ensemble(reading: str, seeds: list[int]) -> subprocess.CompletedProcess:
         params.update(seeds=seeds, eval={**params["eval"], "ensemble": reading})
