@@ -36,8 +36,11 @@ Choices and their reasons:
   positions' lambda never reaches a real position), which the tests check by passing lambdas.
 - Transformer blocks are "the standard Transformer [27]" of section 6.2: post-LayerNorm
   (LayerNorm after each residual sum), residual and attention dropout, FFN 4H with ReLU,
-  Xavier-normal linear weights and zero biases. The official code's pre-LayerNorm blocks with a
-  closing dropout + LayerNorm, and its GELU, are switches (config.norm, config.activation).
+  Xavier-normal linear weights and zero biases, LayerNorm eps 1e-5. The official code's
+  pre-LayerNorm blocks with a closing dropout + LayerNorm, its tanh-approximated GELU, its extra
+  dropout inside the FFN and on each block's output, its initialisation (Xavier on the
+  attention-output and FFN weights only, PyTorch's defaults elsewhere) and its LayerNorm eps
+  1e-12 are switches (config.norm, activation, ffn_dropout, block_dropout, init, norm_eps).
   Item and positional embeddings are N(0, 1), as the official code's item table (the paper is
   silent), row 0 included: it is never a class (see `model`) and, with mask "keys", never
   attended to, so it receives no gradient. Only the last position's output is used, so the
@@ -116,20 +119,34 @@ class Attention(nn.Module):
         return self.out(attended.transpose(1, 2).reshape(batch, length, hidden))
 
 
+_ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "gelu_tanh": lambda: nn.GELU(approximate="tanh")}
+
+
+def optional_dropout(p: float, on: bool) -> nn.Module:
+    """Dropout(p) where a switch puts one, else a no-op (which draws no random numbers)."""
+    return nn.Dropout(p) if on else nn.Identity()
+
+
 class Block(nn.Module):
     """Transformer block. Post-LayerNorm (Vaswani et al.): LN(x + Attn(x)), then LN(x + FFN(x));
-    pre-LayerNorm (official code): x + Attn(LN(x)), then x + FFN(LN(x))."""
+    pre-LayerNorm (official code): x + Attn(LN(x)), then x + FFN(LN(x)). FFN(x) = W2 act(W1 x),
+    with dropout after act under config.ffn_dropout; config.block_dropout drops the block's output."""
 
     def __init__(self, config: ModelConfig):
         super().__init__()
         hidden = config.hidden
         self.pre_norm = config.norm == "pre"
-        self.attention_norm = nn.LayerNorm(hidden)
+        self.attention_norm = nn.LayerNorm(hidden, eps=config.norm_eps)
         self.attention = Attention(hidden, config.heads, config.dropout)
-        self.ffn_norm = nn.LayerNorm(hidden)
-        activation = nn.ReLU() if config.activation == "relu" else nn.GELU()
-        self.ffn = nn.Sequential(nn.Linear(hidden, 4 * hidden), activation, nn.Linear(4 * hidden, hidden))
+        self.ffn_norm = nn.LayerNorm(hidden, eps=config.norm_eps)
+        self.ffn = nn.Sequential(
+            nn.Linear(hidden, 4 * hidden),
+            _ACTIVATIONS[config.activation](),
+            optional_dropout(config.dropout, config.ffn_dropout),
+            nn.Linear(4 * hidden, hidden),
+        )
         self.dropout = nn.Dropout(config.dropout)
+        self.output_dropout = optional_dropout(config.dropout, config.block_dropout)
 
     def forward(self, x: torch.Tensor, keep: torch.Tensor, mask: str, last_only: bool = False) -> torch.Tensor:
         """x [B, L, H], keep [B, L] -> [B, L, H], or [B, 1, H] (the last position) if last_only."""
@@ -138,13 +155,13 @@ class Block(nn.Module):
             if last_only:
                 x = x[:, -1:]
             x = self.attention_norm(x + self.dropout(self.attention(x, keys, values, keep, mask)))
-            return self.ffn_norm(x + self.dropout(self.ffn(x)))
+            return self.output_dropout(self.ffn_norm(x + self.dropout(self.ffn(x))))
         normed = self.attention_norm(x)
         keys, values = self.attention.keys_values(normed)
         if last_only:
             x, normed = x[:, -1:], normed[:, -1:]
         x = x + self.dropout(self.attention(normed, keys, values, keep, mask))
-        return x + self.dropout(self.ffn(self.ffn_norm(x)))
+        return self.output_dropout(x + self.dropout(self.ffn(self.ffn_norm(x))))
 
 
 class Approximator(nn.Module):
@@ -161,17 +178,31 @@ class Approximator(nn.Module):
         self.item_embedding = nn.Embedding(n_items + 1, hidden)
         self.position = nn.Embedding(config.max_len, hidden) if config.positional else None
         self.embedding_dropout = nn.Dropout(config.emb_dropout)
-        self.embedding_norm = nn.LayerNorm(hidden)
+        self.embedding_norm = nn.LayerNorm(hidden, eps=config.norm_eps)
         self.step_mlp = nn.Sequential(nn.Linear(hidden, 4 * hidden), nn.SiLU(), nn.Linear(4 * hidden, hidden))
         self.cross = Attention(hidden, config.heads, config.dropout) if cross_attention else None
         self.dropout = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.blocks))
         # Post-LN blocks end normalised; pre-LN ones get the official code's closing dropout + LayerNorm.
         pre_norm = config.norm == "pre"
-        self.head = nn.Sequential(nn.Dropout(config.dropout), nn.LayerNorm(hidden)) if pre_norm else nn.Identity()
-        self._init_weights()
+        self.head = (
+            nn.Sequential(nn.Dropout(config.dropout), nn.LayerNorm(hidden, eps=config.norm_eps)) if pre_norm else nn.Identity()
+        )
+        self._init_weights(config.init)
 
-    def _init_weights(self) -> None:
+    def _init_weights(self, scheme: str) -> None:
+        """"xavier": every linear layer Xavier-normal with zero bias, embeddings N(0, 1).
+        "official": the layers as PyTorch built them (Linear: Kaiming-uniform weights, uniform
+        biases; Embedding: N(0, 1)), then Xavier-normal on the attention-output and both FFN
+        weights only, biases untouched; the cross-attention follows the self-attention's rule."""
+        if scheme == "official":
+            attentions = [block.attention for block in self.blocks] + ([self.cross] if self.cross is not None else [])
+            for attention in attentions:
+                nn.init.xavier_normal_(attention.out.weight)
+            for block in self.blocks:
+                nn.init.xavier_normal_(block.ffn[0].weight)
+                nn.init.xavier_normal_(block.ffn[-1].weight)
+            return
         for module in self.modules():
             if isinstance(module, nn.Linear):
                 nn.init.xavier_normal_(module.weight)

@@ -22,6 +22,14 @@ VARIANTS = ("baseline", "v1", "v2")
 
 
 @dataclass(frozen=True)
+class FilterConfig:
+    """One dataset's k-core thresholds; None keeps data.min_user_inter / data.min_item_inter."""
+
+    min_user_inter: int | None = None
+    min_item_inter: int | None = None
+
+
+@dataclass(frozen=True)
 class DataConfig:
     # A local directory or URL laid out like RecBole's dataset bucket; null = RecBole's URLs.
     mirror: str | None = None
@@ -29,6 +37,16 @@ class DataConfig:
     sha256: dict[str, str] = field(default_factory=dict)
     min_user_inter: int = 5
     min_item_inter: int = 5
+    # Per-dataset overrides of the two filters above, e.g. {ml-1m: {min_item_inter: 1}}: the
+    # published DiffuRec ML-1M keeps every item although the paper's text says 5-core.
+    filters: dict[str, FilterConfig] = field(default_factory=dict)
+
+    def thresholds(self, dataset: str) -> tuple[int, int]:
+        """(min_user_inter, min_item_inter) in force for `dataset`."""
+        override = self.filters.get(dataset, FilterConfig())
+        user = self.min_user_inter if override.min_user_inter is None else override.min_user_inter
+        item = self.min_item_inter if override.min_item_inter is None else override.min_item_inter
+        return user, item
 
 
 @dataclass(frozen=True)
@@ -54,7 +72,21 @@ class ModelConfig:
     # sum, positional embedding), keys masked. Official DiffuRec code: GELU, pre-LayerNorm blocks
     # with a final dropout + LayerNorm, no positional embedding, padding masked on query rows.
     norm: Literal["post", "pre"] = "post"
-    activation: Literal["relu", "gelu"] = "relu"
+    # "gelu" is the exact GELU; "gelu_tanh" its tanh approximation, which the official code computes.
+    activation: Literal["relu", "gelu", "gelu_tanh"] = "relu"
+    # The official blocks' extra dropout sites (docs/fidelity.md): inside the feed-forward layer
+    # (after its activation) and on each block's output.
+    ffn_dropout: bool = False
+    block_dropout: bool = False
+    # "xavier": Xavier-normal weights and zero biases on every linear layer. "official": Xavier
+    # only on the attention-output and feed-forward weights, PyTorch's defaults elsewhere (non-zero
+    # biases). Embeddings are N(0, 1) in both.
+    init: Literal["xavier", "official"] = "xavier"
+    # LayerNorm epsilon: PyTorch's 1e-5, or the official code's 1e-12.
+    norm_eps: float = 1e-5
+    # The official code keeps the padding row 0 as a class of the loss and scores it at evaluation,
+    # where it can take a top-k slot. Off: padding is never a class and never ranked.
+    padding_class: bool = False
     positional: bool = True
     # "keys": padding is masked as attention keys, so it never reaches a real position.
     # "queries": the official code's mask on query rows: every position attends to padding too,
@@ -78,7 +110,21 @@ class TrainConfig:
     # is read as StepLR(30), first felt in epoch 31.
     lr_decay_epoch: int = 30
     lr_decay_gamma: float = 0.1
+    # Validation after epoch e when e > eval_offset and (e - eval_offset) % eval_every == 0, and
+    # always after the last epoch. The official code validates after epochs 21, 41, ... (every 20,
+    # offset 1: its epochs count from 0 and it skips epoch 0).
     eval_every: int = 1
+    eval_offset: int = 0
+    # Early stopping: stop after this many validations in a row without improvement; 0 = never.
+    patience: int = 0
+    # What counts as an improvement, and so which checkpoint is kept: "ndcg10", a higher validation
+    # NDCG@10 (the best epoch); "any", any of the validation metrics above its own best so far
+    # (the official rule: the kept checkpoint is the last one at which any metric improved).
+    selection: Literal["ndcg10", "any"] = "ndcg10"
+    # "grouped": batches of similar history lengths (each cut to its longest history, few padded
+    # positions); "shuffled": a uniform shuffle of all samples, as the official DataLoader does,
+    # each batch still cut to its own longest history.
+    batching: Literal["grouped", "shuffled"] = "grouped"
     # Users drawn (fixed sample) for the per-epoch validation; 0 = all users.
     valid_users: int = 0
     device: str = "auto"
@@ -99,6 +145,14 @@ class EvalConfig:
     # reading, diffurec/inference.py); "inference", the first seed's model once per seed in `seeds`
     # as inference seed (the printed loop over random seeds around one model).
     ensemble: Literal["runs", "inference"] = "runs"
+    # How metrics average over users: "users", the plain mean; "batches", the official code's mean
+    # of per-batch means over consecutive users in batches of eval.batch_size (the last, short
+    # batch weighs as much as a full one).
+    averaging: Literal["users", "batches"] = "users"
+
+    def averaging_batch(self) -> int | None:
+        """The batch of the official mean of per-batch means, or None for the plain mean over users."""
+        return self.batch_size if self.averaging == "batches" else None
 
 
 # RecBole models the baselines stage can run, and the settings of each that params.yaml may set
@@ -243,6 +297,12 @@ class Config:
             value = getattr(self.model, key)
             if not 0.0 <= value < 1.0:
                 raise ConfigError(f"params: model.{key} must be in [0, 1), got {value}")
+        if not 0.0 < self.model.norm_eps < 1.0:
+            raise ConfigError(f"params: model.norm_eps must be in (0, 1), got {self.model.norm_eps}")
+        for key in ("eval_offset", "patience"):
+            if getattr(self.train, key) < 0:
+                raise ConfigError(f"params: train.{key} must be >= 0, got {getattr(self.train, key)}")
+        _check_filters(self.data)
         if self.model.lambda_delta < 0:
             raise ConfigError(f"params: model.lambda_delta must be >= 0, got {self.model.lambda_delta}")
         if self.train.lr <= 0:
@@ -261,6 +321,15 @@ class Config:
                 raise ConfigError(f"params: {key} must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}")
         _check_baselines(self.baselines, self.recbole)
         _check_analysis(self.analysis)
+
+
+def _check_filters(data: DataConfig) -> None:
+    for dataset in data.filters:
+        if dataset not in DATASETS:
+            raise ConfigError(f"params: data.filters names unknown dataset {dataset!r}; choose from {list(DATASETS)}")
+        for key, value in zip(("min_user_inter", "min_item_inter"), data.thresholds(dataset)):
+            if value < 1:
+                raise ConfigError(f"params: data.filters.{dataset}.{key} must be >= 1 (1 = no filter), got {value}")
 
 
 def _check_baselines(baselines: tuple[str, ...], recbole: RecBoleConfig) -> None:

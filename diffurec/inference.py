@@ -85,11 +85,14 @@ def rank_targets(
     """Rank of each window's target among all items (see `diffurec.metrics` for the tie rule).
 
     `models`: one model (evaluated with `seed`) or a list of (model, seed) members whose softmax
-    distributions are averaged. Every model must sit on `windows.device`. `mask_history` removes
+    distributions are averaged; the padding row competes if the models rank it (`ranks_padding`). Every model must sit on `windows.device`. `mask_history` removes
     the items each user interacted with before the target from the ranking.
     Returns int64 [S] in window order.
     """
     members = _members(models, seed)
+    padding = members[0][0].ranks_padding
+    if any(model.ranks_padding != padding for model, _ in members):
+        raise ValueError("an ensemble's members must agree on whether padding is ranked (model.padding_class)")
     device = windows.device
     generators = [torch.Generator(device=device).manual_seed(member_seed) for _, member_seed in members]
     ranks = torch.empty(len(windows), dtype=torch.int64, device=device)
@@ -102,7 +105,7 @@ def rank_targets(
                 # Sum of probabilities in log space; the 1/|members| factor does not change ranks.
                 log_mean = log_probs if log_mean is None else torch.logaddexp(log_mean, log_probs)
             seen = windows.seen_items(batch) if mask_history else None
-            ranks[batch.rows] = target_ranks(log_mean, batch.targets, seen)
+            ranks[batch.rows] = target_ranks(log_mean, batch.targets, seen, padding=padding)
             bar.update()
     return ranks.cpu().numpy()
 

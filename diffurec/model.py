@@ -8,7 +8,8 @@ Training (Algorithm 1, per sample): t ~ U{0..T-1}; x_0 = one-step diffusion of t
 embedding (eq. 19; config.x0 = "embedding" uses the embedding itself, as the official code);
 eps ~ N(0, I), or N(offset * delta_c, I) for v2; x_t = q_sample(x_0, t, eps) (eq. 20); x0_hat =
 f_theta(history, x_t, t); loss = cross-entropy of x0_hat . e_i over the real items only (eq. 24-25:
-the padding row is never a class, so logits use E[1:] against target - 1). The gradient reaches
+the padding row is never a class, so logits use E[1:] against target - 1; config.padding_class
+makes row 0 a class, and a scored item, as the official code does). The gradient reaches
 the target embedding through x_0, as in the official code. All draws come from torch's global
 RNG, so a trainer can checkpoint and restore it.
 
@@ -65,6 +66,9 @@ class DiffuRec(nn.Module):
         """history [B, L], target [B] (ids >= 1) -> mean cross-entropy loss []."""
         x_t, t = self.diffuse(target)
         x0_hat = self.approximator(history, x_t, t)
+        # Eq. 24-25.
+        if self.config.padding_class:
+            return F.cross_entropy(x0_hat @ self.item_embeddings.T, target)
         logits = x0_hat @ self.item_embeddings[1:].T
         return F.cross_entropy(logits, target - 1)
 
@@ -84,12 +88,19 @@ class DiffuRec(nn.Module):
         x_T = torch.randn((history.shape[0], approximator.hidden), device=device, generator=generator)
         return sample_reverse(denoise, x_T, self.schedule, self.config.reverse_noise, generator)
 
+    @property
+    def ranks_padding(self) -> bool:
+        """Whether the padding row competes with the real items at evaluation (config.padding_class)."""
+        return self.config.padding_class
+
     def scores(self, x0: torch.Tensor) -> torch.Tensor:
-        """Eq. 26: x0 [B, H] -> x0 . e_i for every row of E, [B, n_items + 1], column 0 = -inf.
+        """Eq. 26: x0 [B, H] -> x0 . e_i for every row of E, [B, n_items + 1]; column 0 = -inf
+        unless padding is a class.
 
         Computed in float32 even under autocast: bf16 scores would tie many items.
         """
         with torch.autocast(x0.device.type, enabled=False):
             scores = x0.float() @ self.item_embeddings.float().T
-        scores[:, 0] = float("-inf")
+        if not self.ranks_padding:
+            scores[:, 0] = float("-inf")
         return scores

@@ -8,7 +8,9 @@ validation windows at the valid item, test windows at the test item, so one flat
 all sequences serves every stage and no padded copy of a history is ever stored.
 
 Batches are left-padded LongTensors [B, L] (most recent item at position L - 1), cut to the
-longest history in the batch, and built on the data's device by one gather.
+longest history in the batch, and built on the data's device by one gather. Training batches are
+grouped by history length (few padded positions), or drawn by a uniform shuffle as the official
+code's DataLoader does (train.batching); either way a batch is only as wide as its longest history.
 """
 
 from __future__ import annotations
@@ -154,27 +156,39 @@ class Windows:
         """How many batches `batches(batch_size)` yields."""
         return -(-len(self) // batch_size)
 
-    def batches(self, batch_size: int, rng: np.random.Generator | None = None) -> Iterator[Batch]:
-        """Cover every window once, in batches of windows with similar history lengths.
+    def batches(
+        self, batch_size: int, rng: np.random.Generator | None = None, batching: str = "grouped"
+    ) -> Iterator[Batch]:
+        """Cover every window once, in batches of windows with similar history lengths, or in
+        uniformly shuffled batches (`batching` "shuffled", which needs `rng`).
 
-        With `rng`, windows of equal length are shuffled and so is the order of the batches
-        (training); without it, the order is by length then position (evaluation).
+        Grouped, with `rng`: windows of equal length are shuffled and so is the order of the
+        batches (training); without it, the order is by length then position (evaluation).
         """
-        order, cuts = plan_batches(self.host_lengths, batch_size, rng)
+        order, cuts = plan_batches(self.host_lengths, batch_size, rng, batching)
         device_order = torch.as_tensor(order).to(self.device)
         for start, stop in zip(cuts[:-1], cuts[1:]):
             rows = device_order[start:stop]
-            width = int(self.host_lengths[order[stop - 1]])
+            width = int(self.host_lengths[order[start:stop]].max())
             yield Batch(rows, order[start:stop], self.histories(rows, width), self.items[self.ends[rows]])
 
 
 def plan_batches(
-    lengths: np.ndarray, batch_size: int, rng: np.random.Generator | None
+    lengths: np.ndarray, batch_size: int, rng: np.random.Generator | None, batching: str = "grouped"
 ) -> tuple[np.ndarray, list[int]]:
-    """Order windows so each batch holds similar lengths; return (order, batch boundaries).
+    """Order windows into batches; return (order, batch boundaries).
 
-    Within each batch the last window is the longest, so it gives the batch width.
+    "grouped": each batch holds similar lengths, its last window the longest. "shuffled": one
+    uniform permutation of all windows cut into consecutive batches (the official code's
+    DataLoader(shuffle=True)).
     """
+    if batching == "shuffled":
+        if rng is None:
+            raise ValueError("shuffled batches need an rng")
+        order = rng.permutation(len(lengths))
+        return order, list(range(0, len(order), batch_size)) + [len(order)]
+    if batching != "grouped":
+        raise ValueError(f"unknown batching {batching!r}; choose 'grouped' or 'shuffled'")
     if rng is None:
         order = np.argsort(lengths, kind="stable")
     else:

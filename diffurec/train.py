@@ -1,6 +1,12 @@
 """Algorithm 1: train DiffuRec on every prefix of every training sequence, validate on the
 held-out item, keep the best epoch, and be resumable from any epoch's `TrainState`.
 
+Validation runs after the epochs that train.eval_every and train.eval_offset name and after the
+last one. The kept checkpoint is the best validation NDCG@10 (train.selection "ndcg10"), or the
+last validation at which any metric beat its own best so far ("any", the official code's rule,
+on its values rounded to 4 decimals in percent). With train.patience > 0 training stops after
+that many validations in a row without such an improvement.
+
 Determinism: the run is seeded once (torch, numpy, python RNGs) before the first epoch; the
 batch order of epoch e comes from `numpy.random.default_rng([seed, e])`, validation draws from
 its own generator (see `diffurec.inference`), and every RNG state is part of `TrainState`, so
@@ -26,7 +32,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from diffurec.config import Config, ModelConfig
+from diffurec.config import Config, ModelConfig, TrainConfig
 from diffurec.device import autocast, resolve_device
 from diffurec.errors import ConfigError, DataError, TrainingError
 from diffurec.inference import progress_bar, rank_targets
@@ -60,6 +66,11 @@ class TrainState:
     best_model: dict[str, torch.Tensor] | None
     seconds: float
     seconds_to_best: float
+    # Each validation metric's best so far (selection "any"), validations since the last
+    # improvement, and whether early stopping ended the run.
+    metric_bests: dict[str, float]
+    stale_validations: int
+    stopped: bool
 
     def as_dict(self) -> dict[str, Any]:
         return {field.name: getattr(self, field.name) for field in fields(self)}
@@ -78,6 +89,7 @@ class TrainResult:
     best_metrics: dict[str, float]
     seconds_to_best: float
     seconds_total: float
+    stopped_early: bool
 
 
 def build_model(n_items: int, config: ModelConfig, variant: str, seed: int) -> DiffuRec:
@@ -129,11 +141,11 @@ def _snapshot(state_dict: dict[str, Any]) -> dict[str, Any]:
 
 
 def _train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, samples: Windows, batch_size: int,
-                 precision: str, rng: np.random.Generator, bar: tqdm) -> float:
+                 batching: str, precision: str, rng: np.random.Generator, bar: tqdm) -> float:
     """One pass over every training window; returns the mean loss per sample."""
     model.train()
     total = torch.zeros((), device=samples.device)
-    for batch in samples.batches(batch_size, rng):
+    for batch in samples.batches(batch_size, rng, batching):
         with autocast(samples.device, precision):
             loss = model(batch.histories, batch.targets)
         optimizer.zero_grad(set_to_none=True)
@@ -144,8 +156,27 @@ def _train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, samples: Wi
     return total.item() / len(samples)
 
 
-def _is_better(metrics: dict[str, float] | None, best: dict[str, float] | None) -> bool:
-    return metrics is not None and (best is None or metrics[SELECTION_METRIC] > best[SELECTION_METRIC])
+def validates_after(epoch: int, settings: TrainConfig) -> bool:
+    """Whether validation runs after `epoch` (1-based)."""
+    offset = epoch - settings.eval_offset
+    return epoch == settings.epochs or (offset > 0 and offset % settings.eval_every == 0)
+
+
+def improvement(
+    metrics: dict[str, float], best: dict[str, float] | None, metric_bests: dict[str, float], selection: str
+) -> tuple[bool, dict[str, float]]:
+    """(whether this validation improves under `selection`, every metric's best so far after it).
+
+    "ndcg10": NDCG@10 above the kept checkpoint's (ties keep the earlier epoch). "any": some
+    metric above its own best so far, compared as the official code does, in percent rounded to
+    4 decimals.
+    """
+    if selection == "ndcg10":
+        better = best is None or metrics[SELECTION_METRIC] > best[SELECTION_METRIC]
+        return better, metric_bests
+    rounded = {name: round(value * 100, 4) for name, value in metrics.items()}
+    better = any(name not in metric_bests or value > metric_bests[name] for name, value in rounded.items())
+    return better, {name: max(value, metric_bests.get(name, value)) for name, value in rounded.items()}
 
 
 def fit(
@@ -181,7 +212,7 @@ def fit(
 
     if resume is None:
         _seed_everything(seed)
-        state = TrainState(0, {}, {}, {}, {}, [], 0, None, None, 0.0, 0.0)
+        state = TrainState(0, {}, {}, {}, {}, [], 0, None, None, 0.0, 0.0, {}, 0, False)
     else:
         if resume.epoch > settings.epochs:
             raise ConfigError(f"params: the checkpoint is at epoch {resume.epoch}, past train.epochs "
@@ -193,10 +224,12 @@ def fit(
         state = resume
 
     for epoch in range(state.epoch + 1, settings.epochs + 1):
+        if state.stopped:
+            break
         lr = optimizer.param_groups[0]["lr"]
         started = time.perf_counter()
         with progress_bar(samples.n_batches(settings.batch_size), f"epoch {epoch}", progress) as bar:
-            loss = _train_epoch(model, optimizer, samples, settings.batch_size, settings.precision,
+            loss = _train_epoch(model, optimizer, samples, settings.batch_size, settings.batching, settings.precision,
                                 np.random.default_rng([seed, epoch]), bar)
         if not math.isfinite(loss):
             # Checked once per epoch (one host sync); the weights are already ruined, keep none.
@@ -207,15 +240,17 @@ def fit(
 
         started = time.perf_counter()
         metrics = None
-        if epoch % settings.eval_every == 0 or epoch == settings.epochs:
+        improved, metric_bests, stale = False, state.metric_bests, state.stale_validations
+        if validates_after(epoch, settings):
             ranks = rank_targets(model, valid, batch_size=config.eval.batch_size, seed=seed,
                                  mask_history=config.eval.mask_history, precision=config.eval.precision,
                                  progress=progress)
-            metrics = summarize(ranks, validation_ks(config.eval.ks))
+            metrics = summarize(ranks, validation_ks(config.eval.ks), config.eval.averaging_batch())
+            improved, metric_bests = improvement(metrics, state.best_metrics, state.metric_bests, settings.selection)
+            stale = 0 if improved else stale + 1
         valid_seconds = time.perf_counter() - started
 
         seconds = state.seconds + train_seconds + valid_seconds
-        improved = _is_better(metrics, state.best_metrics)
         weights = _snapshot(model.state_dict())
         state = TrainState(
             epoch=epoch,
@@ -230,6 +265,9 @@ def fit(
             best_model=weights if improved else state.best_model,
             seconds=seconds,
             seconds_to_best=seconds if improved else state.seconds_to_best,
+            metric_bests=metric_bests,
+            stale_validations=stale,
+            stopped=settings.patience > 0 and stale >= settings.patience,
         )
         if on_epoch_end is not None:
             on_epoch_end(state)
@@ -241,4 +279,5 @@ def fit(
         best_metrics=state.best_metrics,
         seconds_to_best=state.seconds_to_best,
         seconds_total=state.seconds,
+        stopped_early=state.stopped,
     )

@@ -262,3 +262,58 @@ def test_histories_longer_than_max_len_are_refused():
     history = torch.ones((1, CONFIG.max_len + 1), dtype=torch.long)
     with pytest.raises(ValueError, match="exceeds model.max_len"):
         approximator.encode(history)
+
+
+class Half(nn.Module):
+    """A deterministic stand-in for dropout: where a dropout sits, the signal is halved."""
+
+    def forward(self, x):
+        return 0.5 * x
+
+
+@pytest.mark.parametrize("norm", ["post", "pre"])
+def test_the_official_dropout_sites_sit_inside_the_ffn_and_on_the_block_output(norm):
+    torch.manual_seed(15)
+    config = ModelConfig(**{**CONFIG.__dict__, "norm": norm, "ffn_dropout": True, "block_dropout": True})
+    block = Block(config).eval()
+    plain = Block(ModelConfig(**{**CONFIG.__dict__, "norm": norm}))
+    assert isinstance(block.ffn[2], nn.Dropout) and isinstance(block.output_dropout, nn.Dropout)
+    assert isinstance(plain.ffn[2], nn.Identity) and isinstance(plain.output_dropout, nn.Identity)
+    block.ffn[2], block.output_dropout, block.dropout = Half(), Half(), Half()
+    x = torch.randn(2, 5, HIDDEN)
+    keep = torch.ones(2, 5, dtype=torch.bool)
+
+    def ffn(inputs):
+        return block.ffn[3](0.5 * block.ffn[1](block.ffn[0](inputs)))
+
+    with torch.no_grad():
+        if norm == "post":
+            middle = block.attention_norm(x + 0.5 * _manual_attention(block.attention, x, x, keep))
+            expected = 0.5 * block.ffn_norm(middle + 0.5 * ffn(middle))
+        else:
+            normed = block.attention_norm(x)
+            middle = x + 0.5 * _manual_attention(block.attention, normed, normed, keep)
+            expected = 0.5 * (middle + 0.5 * ffn(block.ffn_norm(middle)))
+        torch.testing.assert_close(block(x, keep, "keys"), expected)
+
+
+def test_the_official_network_switches():
+    torch.manual_seed(3)
+    config = ModelConfig(hidden=128, blocks=2, heads=4, activation="gelu_tanh", norm="pre", norm_eps=1e-12, init="official")
+    official = Approximator(2000, config, cross_attention=True)
+    assert isinstance(official.blocks[0].ffn[1], nn.GELU) and official.blocks[0].ffn[1].approximate == "tanh"
+    norms = [m for m in official.modules() if isinstance(m, nn.LayerNorm)]
+    assert len(norms) == 2 * 2 + 2 and all(norm.eps == 1e-12 for norm in norms)
+    xavier = {id(official.cross.out.weight)}
+    for block in official.blocks:
+        xavier |= {id(block.attention.out.weight), id(block.ffn[0].weight), id(block.ffn[3].weight)}
+    for linear in (m for m in official.modules() if isinstance(m, nn.Linear)):
+        fan_out, fan_in = linear.weight.shape
+        if id(linear.weight) in xavier:
+            expected = math.sqrt(2 / (fan_in + fan_out))
+        else:  # PyTorch's default: Kaiming-uniform with a = sqrt(5), i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+            expected = 1 / math.sqrt(3 * fan_in)
+        assert linear.weight.std().item() == pytest.approx(expected, rel=0.1)
+        # Biases keep PyTorch's uniform draw everywhere, also beside the Xavier weights.
+        assert linear.bias.abs().max().item() == pytest.approx(1 / math.sqrt(fan_in), rel=0.1)
+    assert official.item_embedding.weight.std().item() == pytest.approx(1.0, rel=0.02)

@@ -54,6 +54,18 @@ def test_params_yaml_loads_with_every_section_typed():
         ("seeds", [], "'seeds' is empty"),
         ("variants", ["v3"], "unknown variant 'v3'"),
         ("model.hiden", 64, r"unknown key\(s\) \['model.hiden'\]"),
+        ("model.norm_eps", 0, r"model.norm_eps must be in \(0, 1\)"),
+        ("model.activation", "swish", "model.activation must be one of"),
+        ("model.init", "kaiming", "model.init must be one of"),
+        ("model.padding_class", "yes", "model.padding_class must be true or false"),
+        ("train.patience", -1, "train.patience must be >= 0"),
+        ("train.eval_offset", -1, "train.eval_offset must be >= 0"),
+        ("train.selection", "hr10", "train.selection must be one of"),
+        ("train.batching", "random", "train.batching must be one of"),
+        ("eval.averaging", "items", "eval.averaging must be one of"),
+        ("data.filters", {"ml-2m": {"min_item_inter": 1}}, "data.filters names unknown dataset 'ml-2m'"),
+        ("data.filters", {"ml-1m": {"min_item_inter": 0}}, r"data.filters.ml-1m.min_item_inter must be >= 1"),
+        ("data.filters", {"ml-1m": {"min_items": 1}}, r"unknown key\(s\) \['data.filters.ml-1m.min_items'\]"),
     ],
 )
 def test_a_bad_value_is_refused_naming_its_key(key, value, message):

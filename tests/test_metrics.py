@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 import torch
 
-from diffurec.metrics import hit_rate, ndcg, summarize, target_ranks
+from diffurec.metrics import batch_mean, hit_rate, ndcg, summarize, target_ranks
 from diffurec.popularity import popularity_ranks, popularity_scores
 from diffurec.sequences import encode, evaluation_windows
 
@@ -93,3 +93,26 @@ def test_popularity_ranks_items_by_training_counts():
     # Masked: u1 saw a and b (b, the target, stays and still loses its tie with c);
     # u2 saw b, a, c, leaving d and e; u3 saw c and d.
     assert popularity_ranks(scores, windows, batch_size=2, mask_history=True).tolist() == [2, 1, 1]
+
+
+def test_padding_competes_like_an_item_when_asked_for():
+    scores = torch.tensor([[5.0, 1.0, 3.0, 2.0], [0.0, 1.0, 3.0, 2.0]])
+    targets = torch.tensor([2, 2])
+    assert target_ranks(scores, targets).tolist() == [1, 1]
+    assert target_ranks(scores, targets, padding=True).tolist() == [2, 1]
+    # Masking the history removes padding from the ranking too.
+    seen = torch.tensor([[0, 1], [0, 1]])
+    assert target_ranks(scores, targets, seen, padding=True).tolist() == [1, 1]
+
+
+def test_batch_mean_is_the_mean_of_consecutive_batch_means():
+    values = np.array([1.0, 0.0, 0.0, 1.0, 1.0])
+    # Batches of 2: [1, 0], [0, 1], [1] -> means 0.5, 0.5, 1.0 -> 2/3, against 3/5 over users.
+    assert batch_mean(values, 2) == pytest.approx(2 / 3)
+    assert batch_mean(values, 5) == pytest.approx(0.6)
+    assert batch_mean(values, 1) == pytest.approx(0.6)
+    ranks = np.array([1, 30, 30, 1, 1])
+    assert summarize(ranks, [10], batch_size=2)["HR@10"] == pytest.approx(2 / 3)
+    assert summarize(ranks, [10])["HR@10"] == pytest.approx(0.6)
+    with pytest.raises(ValueError):
+        batch_mean(values, 0)

@@ -167,3 +167,19 @@ def test_bf16_autocast_trains_and_reconstructs():
         x0 = model.reconstruct(history, torch.Generator().manual_seed(18))
     assert torch.isfinite(loss) and x0.dtype == torch.float32 and torch.isfinite(x0).all()
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+def test_with_padding_a_class_the_loss_and_the_scores_take_row_0_in():
+    model = _model("baseline", padding_class=True)
+    history, target = _cyclic_batch(torch.Generator().manual_seed(1), batch=8)
+    torch.manual_seed(2)
+    loss = model(history, target)
+    torch.manual_seed(2)
+    x_t, t = model.diffuse(target)
+    x0_hat = model.approximator(history, x_t, t)
+    torch.testing.assert_close(loss, F.cross_entropy(x0_hat @ model.item_embeddings.T, target))
+    loss.backward()
+    assert torch.count_nonzero(model.approximator.item_embedding.weight.grad[0]) > 0
+    scores = model.scores(x0_hat.detach())
+    torch.testing.assert_close(scores, x0_hat.detach() @ model.item_embeddings.detach().T)
+    assert model.ranks_padding and not _model("baseline").ranks_padding

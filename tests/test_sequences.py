@@ -151,3 +151,28 @@ def test_ml100k_windows_match_the_split():
     first = test.histories(torch.tensor([0]), 50)[0]
     expected = np.concatenate([data.train[0], [data.valid[0]]])[-50:]
     assert first[-len(expected) :].tolist() == expected.tolist()
+
+
+def test_shuffled_batches_are_a_uniform_permutation_each_cut_to_its_own_longest_history():
+    lengths = np.random.default_rng(5).integers(1, 40, size=1000)
+    order, cuts = plan_batches(lengths, 64, np.random.default_rng(7), "shuffled")
+    assert np.array_equal(order, np.random.default_rng(7).permutation(1000))
+    assert cuts == [*range(0, 1000, 64), 1000]
+    # Unlike grouped batches, a shuffled one mixes short and long histories.
+    spans = [np.ptp(lengths[order[a:b]]) for a, b in zip(cuts[:-1], cuts[1:])]
+    assert min(spans) > 20
+    with pytest.raises(ValueError, match="need an rng"):
+        plan_batches(lengths, 64, None, "shuffled")
+    with pytest.raises(ValueError, match="unknown batching"):
+        plan_batches(lengths, 64, np.random.default_rng(7), "sorted")
+
+
+def test_a_shuffled_batch_is_as_wide_as_its_longest_history():
+    windows = training_windows(encode(small_split()), max_len=3)
+    shapes = set()
+    for batch in windows.batches(2, np.random.default_rng(0), "shuffled"):
+        shapes.add(batch.histories.shape[1])
+        longest = int(windows.host_lengths[batch.host_rows].max())
+        assert batch.histories.shape == (len(batch.host_rows), longest)
+        assert torch.equal(batch.histories, windows.histories(batch.rows, longest))
+    assert len(shapes) > 1

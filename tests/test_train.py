@@ -8,7 +8,7 @@ import torch
 
 from diffurec.errors import ConfigError, TrainingError
 from diffurec.sequences import encode
-from diffurec.train import TrainState, build_model, fit, validation_rows
+from diffurec.train import TrainState, build_model, fit, improvement, validates_after, validation_rows
 from synthetic import cycle_split, tiny_config
 
 DATA = encode(cycle_split(60, 20, seed=2))
@@ -127,3 +127,55 @@ def test_precision_names_and_what_auto_means_on_the_cpu():
         assert not torch.is_autocast_enabled("cpu")
     with autocast(torch.device("cpu"), "bf16"):
         assert torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
+
+
+def test_validation_follows_eval_every_and_eval_offset_and_always_closes_the_run():
+    def validated(**settings):
+        config = tiny_config(**settings).train
+        return [epoch for epoch in range(1, config.epochs + 1) if validates_after(epoch, config)]
+
+    assert validated(epochs=7, eval_every=3) == [3, 6, 7]
+    # The official code: its 0-based epochs 20, 40, ... skipping 0, i.e. our epochs 21, 41, ...
+    assert validated(epochs=90, eval_every=20, eval_offset=1) == [21, 41, 61, 81, 90]
+    assert validated(epochs=11, eval_every=10, eval_offset=1) == [11]
+
+
+def test_selection_any_keeps_the_last_validation_at_which_any_metric_beat_its_own_best():
+    history = [
+        {"HR@10": 0.10, "NDCG@10": 0.050},
+        {"HR@10": 0.12, "NDCG@10": 0.040},  # HR@10 improves: kept under "any", not under "ndcg10"
+        {"HR@10": 0.11, "NDCG@10": 0.045},  # neither beats its own best
+        {"HR@10": 0.1200004, "NDCG@10": 0.049},  # HR@10 is higher, but not at 4 decimals of percent
+    ]
+    for selection, expected in (("any", [True, True, False, False]), ("ndcg10", [True, False, False, False])):
+        best, bests, verdicts = None, {}, []
+        for metrics in history:
+            better, bests = improvement(metrics, best, bests, selection)
+            best = metrics if better else best
+            verdicts.append(better)
+        assert verdicts == expected, selection
+
+
+def test_early_stopping_stops_after_patience_validations_without_improvement_and_stays_stopped():
+    # lr 0 leaves the weights alone: validation never improves after the first epoch.
+    config = tiny_config(epochs=10, lr=1e-12, patience=2, selection="any")
+    states = []
+    _, result = train(config, on_epoch_end=states.append)
+    assert [row["epoch"] for row in result.history] == [1, 2, 3]
+    assert result.stopped_early and result.best_epoch == 1
+    assert [state.stale_validations for state in states] == [0, 1, 2]
+    # A stopped run taken up again does not train on.
+    model = build_model(DATA.n_items, config.model, "v2", 0)
+    resumed = fit(model, DATA, config, 0, resume=round_trip(states[-1]), progress=False)
+    assert [row["epoch"] for row in resumed.history] == [1, 2, 3]
+    _, unlimited = train(dataclasses.replace(config, train=dataclasses.replace(config.train, patience=0, epochs=4)))
+    assert len(unlimited.history) == 4 and not unlimited.stopped_early
+
+
+def test_shuffled_batches_train_repeatably_and_differ_from_grouped_ones():
+    shuffled = tiny_config(epochs=1, batching="shuffled")
+    _, first = train(shuffled)
+    _, again = train(shuffled)
+    _, grouped = train(tiny_config(epochs=1))
+    assert numbers(first.history) == numbers(again.history)
+    assert first.history[0]["loss"] != grouped.history[0]["loss"]

@@ -69,7 +69,7 @@ def baselines(
             result = train_and_rank(prepared, run, ours["user_id"])
         recbole_log = log.read_text(encoding="utf-8")
     ranks = result.ranks["rank"].to_numpy(dtype=np.int64)
-    metrics = {metric: round(value, 6) for metric, value in summarize(ranks, config.eval.ks).items()}
+    metrics = {metric: round(value, 6) for metric, value in summarize(ranks, config.eval.ks, config.eval.averaging_batch()).items()}
     with atomic_dir(out) as staging:
         write_with(staging / "ranks.parquet", lambda tmp: result.ranks.to_parquet(tmp, index=False))
         write_text(staging / "recbole.log", recbole_log)

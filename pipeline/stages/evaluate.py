@@ -47,7 +47,7 @@ def load_members(dataset: str, variant: str, seeds: list[int], data: SequenceDat
 
 def _write_results(out: Path, data: SequenceData, ranks: np.ndarray, config: Config) -> None:
     """metrics.json and ranks.parquet, replacing `out` as a whole so that they always belong together."""
-    metrics = {name: round(value, 6) for name, value in summarize(ranks, config.eval.ks).items()}
+    metrics = {name: round(value, 6) for name, value in summarize(ranks, config.eval.ks, config.eval.averaging_batch()).items()}
     table = pd.DataFrame({"user_id": data.users, "rank": ranks.astype(np.int64)})
     with atomic_dir(out) as staging:
         write_json(staging / "metrics.json", {**metrics, "users": len(ranks)})
@@ -62,7 +62,8 @@ def evaluate(
 ) -> None:
     """Rank every real item for each user's test item with the run's best model (Algorithm 2).
 
-    Writes runs/eval/DATASET/VARIANT/seedSEED/metrics.json (HR/NDCG@K over users) and
+    Writes runs/eval/DATASET/VARIANT/seedSEED/metrics.json (HR/NDCG@K over users, averaged as
+    eval.averaging says) and
     ranks.parquet (user_id, rank) for paired significance tests.
     """
     dataset_source(dataset)
