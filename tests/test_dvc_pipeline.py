@@ -103,6 +103,13 @@ def test_more_seeds_add_runs_and_refresh_the_reports(committed_repo: Path) -> No
     assert not any(name.startswith("train-") and name.endswith(f"-{params['seeds'][0]}") for name in changed)
 
 
+def test_dvc_accepts_the_official_profile(committed_repo: Path) -> None:
+    shutil.copy2(ROOT / "profiles" / "official.yaml", committed_repo / "params.yaml")
+    # DVC resolves every stage of dvc.yaml with the profile's params: each new run is due.
+    changed = _changed_stages(committed_repo)
+    assert {"preprocess@ml-1m", "train-baseline@amazon-beauty-0", "train-v2@ml-1m-4", "evaluate@ml-1m-v1-0"} <= changed
+
+
 def test_every_model_key_is_tracked_by_the_training_runs_that_read_it() -> None:
     from dataclasses import fields
 

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from diffurec.config import DataConfig, FilterConfig
 from diffurec.errors import DataError
 from diffurec.preprocess import preprocess as preprocess_interactions
 from pipeline import layout
@@ -25,7 +26,7 @@ def preprocess(
         Path | None, typer.Option(help="Parquet file to write. Default: data/preprocessed/DATASET.parquet.")
     ] = None,
     params: Annotated[
-        Path, typer.Option(help="Parameters file (reads data.min_user_inter, data.min_item_inter).")
+        Path, typer.Option(help="Parameters file (reads data.min_user_inter, data.min_item_inter, data.filters).")
     ] = DEFAULT_PARAMS,
 ) -> None:
     """Filter RAW/DATASET.inter to its k-core, order it and number its ids, into OUT.
@@ -37,10 +38,19 @@ def preprocess(
     config = load_config(params)
     path = (raw or layout.raw_dir(dataset)) / f"{dataset}.inter"
     interactions = read_inter(path)
-    result = preprocess_interactions(interactions, config.data.min_user_inter, config.data.min_item_inter)
+    min_user, min_item = config.data.thresholds(dataset)
+    result = preprocess_interactions(interactions, min_user, min_item)
     if result.empty:
-        raise DataError(
-            f"{path}: no interaction survives the k-core filter (data.min_user_inter = {config.data.min_user_inter}, "
-            f"data.min_item_inter = {config.data.min_item_inter}); lower them in params.yaml"
-        )
+        keys = _threshold_keys(config.data, dataset, min_user, min_item)
+        raise DataError(f"{path}: no interaction survives the k-core filter ({keys}); lower them in params.yaml")
     write_with(out or layout.preprocessed_file(dataset), lambda tmp: result.to_parquet(tmp, index=False))
+
+
+def _threshold_keys(data: DataConfig, dataset: str, min_user: int, min_item: int) -> str:
+    """Each threshold with the params key it came from, so the error names the key to lower."""
+    override = data.filters.get(dataset, FilterConfig())
+    keys = [
+        f"data.filters.{dataset}.{name}" if getattr(override, name) is not None else f"data.{name}"
+        for name in ("min_user_inter", "min_item_inter")
+    ]
+    return f"{keys[0]} = {min_user}, {keys[1]} = {min_item}"
