@@ -2,7 +2,9 @@
 measured with the pipeline's own stage code. Three steps:
 
 1. Here (CPU): build split tables with the pipeline's data stages from a RecBole mirror into
-   `.device/split/` (git-ignored; name `.device` in the device call's `carry`):
+   `.device/split/`, and copy the official DiffuRec code with its Beauty pickle into
+   `.device/anchors/` for benchmarks/fidelity_queue.py (git-ignored; name `.device` in the
+   device call's `carry`):
 
        python benchmarks/gpu_reproduction.py prepare --mirror ../shared/datasets/recbole-mirror
 
@@ -86,6 +88,12 @@ DEVICE_DIR = Path(".device")
 # (reference/implementation-notes: 18.4 s per Beauty training epoch on an H100).
 OFFICIAL = ["model.max_len=50", "train.batch_size=512", "model.hidden=128", "model.blocks=4", "eval.batch_size=256",
             "train.valid_users=0"]
+# The official DiffuRec code (run, never copied into the project) and what of it a device call needs:
+# its src/ and the published Beauty split it trains on (anchors README).
+ANCHORS = ROOT.parent / "shared" / "anchors" / "diffurec-official"
+ANCHOR_PARTS = ("LICENSE", "src", "datasets/data/amazon_beauty")
+# What the device tool carries at most, working tree and `carry` together.
+CARRY_LIMIT = 64 * 2**20
 # Kept free at the end of the budget for writing results.json and runs.tar.gz.
 PACKING_S = 15.0
 # A variant not yet timed is assumed this much slower than the slowest timed one.
@@ -172,10 +180,14 @@ def prepare_command(
     mirror: Annotated[Path, typer.Option(help="RecBole mirror folder (RecBole's bucket layout).")],
     dataset: Annotated[list[str], typer.Option(help="Dataset to prepare (repeatable).")] = ["amazon-beauty", "ml-1m"],
     dest: Annotated[Path, typer.Option(help="Folder that receives split/<dataset>.parquet.")] = DEVICE_DIR,
+    anchors: Annotated[Path, typer.Option(help="The official DiffuRec code, copied to DEST/anchors/.")] = ANCHORS,
 ) -> None:
-    """Build split tables with the pipeline's download, preprocess and split stages (CPU)."""
+    """Build split tables with the pipeline's download, preprocess and split stages, and copy the
+    official code with its Beauty pickle beside them (CPU)."""
     if not mirror.is_dir():
         raise DataError(f"{mirror}: no such mirror folder; pass --mirror with RecBole's bucket layout")
+    if not (anchors / "src" / "main.py").is_file():
+        raise DataError(f"{anchors}: not the official DiffuRec code (no src/main.py); pass --anchors")
     mirror, dest = mirror.resolve(), dest.resolve()
     for key in dataset:
         dataset_source(key)
@@ -189,6 +201,36 @@ def prepare_command(
             preprocess(key)
             split_stage(key, out=target)
         log(f"{target}: {sha256(target)}")
+    copied = copy_anchors(anchors, dest / "anchors" / anchors.name)
+    size = folder_bytes(dest)
+    log(f"{copied}: official code and Beauty pickle; {dest}: {size / 2**20:.1f} MiB in all")
+    if size >= CARRY_LIMIT:
+        raise DataError(f"{dest}: {size / 2**20:.1f} MiB, over the {CARRY_LIMIT // 2**20} MiB a device call carries; "
+                        "prepare fewer datasets (--dataset amazon-beauty)")
+
+
+def copy_anchors(source: Path, target: Path) -> Path:
+    """A writable copy of ANCHOR_PARTS of the official code at `target`, replacing an older copy.
+    File by file, without permissions: the shared copy is read-only, and the official code writes
+    its logs into src/log/."""
+    if target.exists():
+        shutil.rmtree(target)
+    for part in ANCHOR_PARTS:
+        origin = source / part
+        files = [origin] if origin.is_file() else sorted(p for p in origin.rglob("*") if p.is_file())
+        if not files:
+            raise DataError(f"{origin}: missing from the official code; is {source} complete?")
+        for file in files:
+            relative = file.relative_to(source)
+            if "__pycache__" in relative.parts or relative.parts[:2] == ("src", "log"):
+                continue
+            (target / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(file, target / relative)
+    return target
+
+
+def folder_bytes(folder: Path) -> int:
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
 
 
 @app.command("run")

@@ -3,8 +3,10 @@ rendered from it; plus the paper comparison in diffurec.reproduction against han
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
 import subprocess
 import sys
 import tarfile
@@ -118,17 +120,17 @@ def test_a_run_within_budget_trains_every_seed_and_renders_the_document(tmp_path
     assert "| DiffuRec | NDCG@10 |" in text and "| 0.0475 |" in text
     assert "## Pipeline report: Table 3" in text and "### Amazon Beauty (`amazon-beauty`)" in text
     assert "## Pipeline report: Table 2" in text
-    # The profile's "auto" is float32 on this CPU; on the device it reads bf16 autocast.
-    assert results["precision"] == {"train": "auto", "eval": "auto", "device": "cpu"}
-    assert ("- Precision on cpu: training in float32 (train.precision `auto`), evaluation in float32 "
-            "(eval.precision `auto`); the paper and the official code compute in float32.") in text
+    # profiles/paper.yaml computes in float32 as the paper does, on every device.
+    assert results["precision"] == {"train": "fp32", "eval": "fp32", "device": "cpu"}
+    assert ("- Precision on cpu: training in float32 (train.precision `fp32`), evaluation in float32 "
+            "(eval.precision `fp32`); the paper and the official code compute in float32.") in text
     epoch = results["speed"]["epoch_s"][-1]
     assert (f"| Training epoch ({results['split']['samples']:,} samples) | {epoch:.2f} s "
             f"({results['split']['samples'] / epoch:,.0f} samples/s) | "
             f"{18.4 / epoch:.1f}x faster than the official code's 18.4 s on an H100 |") in text
     assert "stopped" not in results
-    assert results["speed"]["precision"] == {"train": "auto", "eval": "auto", "device": "cpu"}
-    assert "start-up is included). Precision on cpu: training in float32 (train.precision `auto`)" in text
+    assert results["speed"]["precision"] == {"train": "fp32", "eval": "fp32", "device": "cpu"}
+    assert "start-up is included). Precision on cpu: training in float32 (train.precision `fp32`)" in text
     done = results["runs"]
     valid = sum(r["train"]["best_valid"]["NDCG@10"] for r in done) / 6
     test = sum(r["test"]["NDCG@10"] for r in done) / 6
@@ -203,7 +205,8 @@ def test_a_run_cut_by_the_budget_keeps_what_it_has(tmp_path):
     doc = tmp_path / "reproduction.md"
     _invoke("report", out, "--doc", doc, "--log-copy", tmp_path / "log.txt")
     text = doc.read_text()
-    assert f"| DiffuRec | 0 | interrupted (budget) after {len(finished)} epochs |" in text
+    epochs = f"{len(finished)} epoch{'s' if len(finished) != 1 else ''}"  # a loaded machine may finish just one
+    assert f"| DiffuRec | 0 | interrupted (budget) after {epochs} |" in text
     assert "Not measured (skipped)." in text
     assert "Pipeline report" not in text and "Table 3 against the paper" not in text
     assert not (tmp_path / "log.txt").exists()
@@ -247,3 +250,330 @@ def test_a_speed_phase_cut_by_the_budget_reports_the_epochs_it_finished(tmp_path
     text = doc.read_text()
     assert f"Not measured (interrupted). Training epochs that finished: {speed['epoch_s']} s." in text
     assert "None started: the budget ran out first." in text
+
+
+# --- benchmarks/fidelity_queue.py: the prioritized queue of issue 13 and its ledger ------------
+
+import fidelity_queue as fq  # noqa: E402
+
+from diffurec.errors import DataError  # noqa: E402
+
+CPU = ("train.device=cpu", "eval.device=cpu")
+
+
+def _queue_invoke(*args: str | Path) -> str:
+    result = CliRunner().invoke(fq.app, [str(a) for a in args], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def _ledger_files(folder: Path) -> list[dict]:
+    return [json.loads(path.read_text()) for path in sorted(folder.glob("*.json"))]
+
+
+def _runs(ledger: dict) -> dict[str, dict]:
+    return {run["spec"]["run"]: run for experiment in ledger["experiments"] for run in experiment["runs"]}
+
+
+def test_the_queue_skips_settled_runs_and_runs_that_do_not_fit(tmp_path, monkeypatch):
+    split, profile = _inputs(tmp_path, epochs=4)
+    queue = (
+        fq.Experiment("EA", "measured by an earlier call", (fq.Run("settled", profile=str(profile)),)),
+        fq.Experiment("EB", "a curve with test", (fq.Run("curve", profile=str(profile), test_each_validation=True,
+                                                         overrides=("train.eval_every=2",)),)),
+        fq.Experiment("EC", "too long for what is left", (fq.Run("huge", profile=str(profile)),)),
+        fq.Experiment("ED", "short", (fq.Run("small", profile=str(profile), overrides=("train.epochs=1",)),)),
+    )
+    monkeypatch.setattr(fq, "QUEUE", queue)
+    # Fixed, so that the report's "the code as now" holds while others edit the code meanwhile.
+    monkeypatch.setattr(fq, "code_sha256", lambda: "0" * 64)
+    dataset = split.stem
+    earlier = {
+        "spec": fq.spec(queue[0], queue[0].runs[0], dataset, list(CPU)), "settled": True, "status": "done",
+        "timing": {"setup_s": 0.1, "epoch_s": 0.1, "valid_s": 0.1, "test_s": 0.1},
+    }
+    huge = {
+        "spec": fq.spec(queue[2], queue[2].runs[0], dataset, list(CPU)), "settled": False, "status": "cut",
+        "timing": {"setup_s": 1.0, "epoch_s": 1000.0, "valid_s": 1.0, "test_s": 1.0},
+    }
+    ledger = tmp_path / "ledger"
+    ledger.mkdir()
+    (ledger / "2026-01-01T000000Z-nvidia-h200.json").write_text(json.dumps(
+        {"format": fq.FORMAT, "call": {}, "experiments": [{"id": "EA", "runs": [earlier]}, {"id": "EC", "runs": [huge]}]}))
+    out = tmp_path / "out"
+    _queue_invoke("run", "--out", out, "--split", split, "--ledger", ledger, "--budget", 600,
+                  "--workdir", tmp_path / "work", *[a for s in CPU for a in ("-S", s)])
+
+    (call,) = _ledger_files(out)
+    assert call["call"]["card"] == "cpu" and call["call"]["torch"] == fq.torch.__version__
+    sections = {e["id"]: e for e in call["experiments"]}
+    assert sections["EA"]["runs"] == [] and sections["EA"]["not_started"] == [
+        {"run": "settled", "reason": "settled in 2026-01-01T000000Z-nvidia-h200.json"}]
+    # Its own cut record: 1 s setup, 4 epochs of 1,000 s, 4 validations and a test of 1 s each.
+    (skipped,) = sections["EC"]["not_started"]
+    assert skipped["run"] == "huge" and skipped["reason"].startswith("needs ~4006 s, ")
+    runs = _runs(call)
+    assert set(runs) == {"curve", "small"}
+    curve, small = runs["curve"], runs["small"]
+    assert curve["status"] == small["status"] == "done" and curve["settled"] and not curve["cut"]
+    assert [e["epoch"] for e in curve["epochs"]] == [1, 2, 3, 4] and curve["epochs_finished"] == 4
+    assert [p["epoch"] for p in curve["validations"]] == [2, 4]
+    assert all(set(p["test"]) == set(METRICS) for p in curve["validations"])
+    # The test ranked at the best validation is the evaluate stage's test of the kept checkpoint.
+    (at_best,) = [p for p in curve["validations"] if p["epoch"] == curve["best_epoch"]]
+    assert at_best["test"] == {k: curve["test"][k] for k in METRICS}
+    assert at_best["valid"]["NDCG@10"] == curve["best_valid"]["NDCG@10"]
+    # `small` was planned from `curve`'s timings (the latest of its recipe), measured in this call:
+    # setup, 1 epoch, 1 validation (the last epoch's) and the test.
+    timing = curve["timing"]
+    assert small["predicted_s"] == round(timing["setup_s"] + timing["epoch_s"] + timing["valid_s"] + timing["test_s"], 1)
+    assert small["spec"]["overrides"] == ["train.epochs=1", *CPU] and small["planned_epochs"] == 1
+
+    # The report: a table per experiment naming the ledger file, and the curve with its tests.
+    ingested = tmp_path / "ingested"
+    (out / "log.txt").write_text("raw log\n")
+    _queue_invoke("ingest", out, "--ledger", ingested)
+    name = call["call"]["ledger"]
+    assert (ingested / f"{name}.log").read_text() == "raw log\n"
+    text = _queue_invoke("report", "--ledger", ingested)
+    assert "### EB: a curve with test" in text and "### EA" not in text
+    gap = f"{curve['test']['NDCG@10'] / curve['best_valid']['NDCG@10'] - 1:+.1%}"
+    assert (f"| curve (baseline, seed 0) | {profile} | `train.eval_every=2 train.device=cpu eval.device=cpu` | done | "
+            f"4 of 4 | {curve['best_epoch']} | {curve['best_valid']['NDCG@10']:.4f} | {curve['test']['HR@10']:.4f} | "
+            f"{curve['test']['NDCG@10']:.4f} | {gap} |") in text
+    assert f"[{name}.json](ledger/{name}.json) |" in text
+    assert (f"- [{name}.json](ledger/{name}.json): cpu, torch {fq.torch.__version__}, started {call['call']['started_utc']}, "
+            f"budget 600.0 s, ran {call['call']['wall_s']} s; the code as now; raw log [{name}.log](ledger/{name}.log).") in text
+    last = curve["validations"][-1]
+    assert (f"| 4 | {last['valid']['HR@10']:.4f} | {last['valid']['NDCG@10']:.4f} | {last['test']['HR@10']:.4f} | "
+            f"{last['test']['NDCG@10']:.4f} |") in text
+
+    # A second call on the ingested ledger finds what the first one ran settled: nothing starts.
+    monkeypatch.setattr(fq, "QUEUE", queue[1:2] + queue[3:])
+    again = tmp_path / "again"
+    _queue_invoke("run", "--out", again, "--split", split, "--ledger", ingested, "--budget", 600,
+                  *[a for s in CPU for a in ("-S", s)])
+    (second,) = _ledger_files(again)
+    assert _runs(second) == {}
+    assert [s["not_started"][0]["reason"] for s in second["experiments"]] == [f"settled in {name}.json"] * 2
+
+
+def test_a_ledger_file_is_never_overwritten(tmp_path, monkeypatch):
+    split, profile = _inputs(tmp_path, epochs=1)
+    monkeypatch.setattr(fq, "QUEUE", (fq.Experiment("EA", "q", (fq.Run("a", profile=str(profile)),)),))
+    monkeypatch.setattr(fq, "ledger_name", lambda started, card: "2026-01-01T000000Z-cpu")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "2026-01-01T000000Z-cpu.json").write_text("an earlier call's ledger")
+    with pytest.raises(DataError, match="2026-01-01T000000Z-cpu.json: exists; a ledger file is never overwritten"):
+        CliRunner().invoke(fq.app, ["run", "--out", str(out), "--split", str(split), "--ledger", str(tmp_path / "none"),
+                                    "-S", "train.device=cpu", "-S", "eval.device=cpu"], catch_exceptions=False)
+    assert (out / "2026-01-01T000000Z-cpu.json").read_text() == "an earlier call's ledger"
+
+    # Ingesting a call whose file (or log) the ledger already holds copies nothing.
+    came_back, ledger = tmp_path / "came-back", tmp_path / "ledger"
+    came_back.mkdir()
+    ledger.mkdir()
+    (came_back / "2026-01-01T000000Z-cpu.json").write_text("new")
+    (came_back / "log.txt").write_text("new log")
+    (ledger / "2026-01-01T000000Z-cpu.log").write_text("old log")
+    with pytest.raises(DataError, match="2026-01-01T000000Z-cpu.log: exists"):
+        CliRunner().invoke(fq.app, ["ingest", str(came_back), "--ledger", str(ledger)], catch_exceptions=False)
+    assert sorted(p.name for p in ledger.iterdir()) == ["2026-01-01T000000Z-cpu.log"]
+    assert (ledger / "2026-01-01T000000Z-cpu.log").read_text() == "old log"
+
+
+def test_a_queued_run_cut_by_the_budget_is_recorded_cut_with_its_finished_epochs(tmp_path, monkeypatch):
+    split, profile = _inputs(tmp_path, epochs=100_000)
+    queue = (fq.Experiment("EA", "q", (fq.Run("endless", profile=str(profile), cut_settles=True),
+                                       fq.Run("next", profile=str(profile))),),)
+    monkeypatch.setattr(fq, "QUEUE", queue)
+    out = tmp_path / "out"
+    # 100,000 epochs never finish in 8 s; setting up takes far less.
+    _queue_invoke("run", "--out", out, "--split", split, "--ledger", tmp_path / "none",
+                  "--budget", gpu_reproduction.PACKING_S + 8, "-S", "train.device=cpu", "-S", "eval.device=cpu")
+    (call,) = _ledger_files(out)
+    (section,) = call["experiments"]
+    (run,) = section["runs"]
+    assert section["not_started"] == []  # the queue ended with the cut: `next` was never considered
+    assert run["status"] == "cut" and run["cut"] is True and run["test"] is None
+    finished = run["epochs"]
+    assert finished and [e["epoch"] for e in finished] == list(range(1, len(finished) + 1))
+    assert run["epochs_finished"] == len(finished) and all(math.isfinite(e["loss"]) for e in finished)
+    assert [p["epoch"] for p in run["validations"]] == [e["epoch"] for e in finished]  # paper: validate every epoch
+    assert run["timing"]["epoch_s"] > 0 and run["wall_s"] >= 1
+    # Cut before the earliest epoch it could have stopped at (no patience: its last): not settled.
+    assert run["settling_epochs"] == 100_000 and run["settled"] is False
+
+
+def test_workloads_of_the_real_queue_follow_its_recipes():
+    dataset = "amazon-beauty"
+    ids = [e.id for e in fq.QUEUE]
+    assert ids == ["E2", "E1", "E3", "E4"]
+    for experiment in fq.QUEUE:
+        for run in experiment.runs:
+            if run.kind == "ours":
+                fq.Config.from_dict(fq.raw_config(run, dataset, []))  # every override names a real switch
+    e2, e1, e3, e4 = fq.QUEUE
+    assert fq.workload(e2.runs[0], dataset, []) == fq.Workload(11, 1, 1, settling_epochs=11, planned_epochs=11)
+    assert fq.workload(e2.runs[1], dataset, []) == fq.Workload(11, 1, 1, settling_epochs=11, planned_epochs=11)
+    # 120 epochs validated every 10, tested at each validation and once more by the evaluate stage.
+    assert fq.workload(e1.runs[0], dataset, []) == fq.Workload(120, 12, 13, settling_epochs=120, planned_epochs=120)
+    # The official recipe validates after 21, 41, ...; the first validation improves, 5 more
+    # without improvement end it at the earliest after epoch 121.
+    official = fq.Config.from_dict(fq.raw_config(e3.runs[0], dataset, [])).train
+    assert fq.validation_epochs(official)[:6] == [21, 41, 61, 81, 101, 121]
+    assert fq.validation_epochs(official)[-2:] == [481, 500]
+    assert fq.workload(e3.runs[0], dataset, []) == fq.Workload(121, 6, 1, settling_epochs=121, planned_epochs=500)
+    assert [r.name for r in e4.runs] == ["control", "weight-decay-0", "batch-512", "shuffled-batches", "official-network"]
+
+
+def test_planning_predicts_from_the_run_itself_else_from_its_recipe():
+    run_spec = {"experiment": "E", "run": "r", "kind": "ours", "dataset": "d", "variant": "baseline", "seed": 0,
+                "recipe": "p.yaml", "overrides": [], "args": []}
+    work = fq.Workload(epochs=10, validations=2, tests=3, settling_epochs=10, planned_epochs=10)
+    sibling = {"spec": {**run_spec, "run": "other"}, "timing": {"setup_s": 1.0, "epoch_s": 2.0, "valid_s": 3.0, "test_s": 4.0}}
+    own_cut = {"spec": run_spec, "settled": False, "timing": {"setup_s": 5.0, "epoch_s": 1.0, "valid_s": None, "test_s": None}}
+    elsewhere = {"spec": {**run_spec, "recipe": "q.yaml"}, "timing": {"setup_s": 0, "epoch_s": 0, "valid_s": 0, "test_s": 0}}
+    older = {"spec": {**run_spec, "run": "older"}, "timing": {"setup_s": 9.0, "epoch_s": 9.0, "valid_s": 9.0, "test_s": 9.0}}
+    assert fq.predict_s(run_spec, work, [elsewhere]) is None
+    # The latest run of the same recipe, not a mix of its runs with other overrides.
+    assert fq.predict_s(run_spec, work, [older, sibling, elsewhere]) == 1 + 10 * 2 + 2 * 3 + 3 * 4
+    # Its own record's parts first; the parts it lacks from its recipe's other runs.
+    assert fq.predict_s(run_spec, work, [sibling, own_cut]) == 5 + 10 * 1 + 2 * 3 + 3 * 4
+    assert fq.decide(run_spec, work, [sibling], left_s=38.9, first=False).start is False
+    assert fq.decide(run_spec, work, [sibling], left_s=39.0, first=False).start is True
+    assert fq.decide(run_spec, work, [sibling], left_s=1.0, first=True).start is True
+    assert fq.decide(run_spec, work, [], left_s=1.0, first=False).reason == "no timing to predict it from"
+    settled = {"spec": run_spec, "settled": True, "ledger": "x.json", "timing": None}
+    assert fq.decide(run_spec, work, [settled], left_s=1e9, first=True) == fq.Decision(False, "settled in x.json")
+
+
+# Printed as trainer.model_train prints (its print calls, verbatim formats), for 5 epochs with
+# --eval_interval 2: validations after its epochs 2 (an improvement) and 4 (none), then the test.
+OFFICIAL_OUTPUT = """Namespace(dataset='amazon_beauty', log_file='log/', random_seed=0, epochs=5, eval_interval=2)
+Epoch: 0
+[0/257] Loss: 9.4312
+[52/257] Loss: 9.3100
+loss in epoch 0: 9.2012
+Epoch: 1
+[0/257] Loss: 9.0001
+loss in epoch 1: 8.9001
+Epoch: 2
+[0/257] Loss: 8.8001
+loss in epoch 2: 8.7001
+start predicting:  2026-11-30 12:00:00.123456
+{'Best_HR@5': np.float64(3.9), 'Best_NDCG@5': np.float64(2.5), 'Best_HR@10': np.float64(6.0), 'Best_NDCG@10': np.float64(3.2), 'Best_HR@20': np.float64(8.8), 'Best_NDCG@20': np.float64(3.9)}
+{'Best_epoch_HR@5': 2, 'Best_epoch_NDCG@5': 2, 'Best_epoch_HR@10': 2, 'Best_epoch_NDCG@10': 2, 'Best_epoch_HR@20': 2, 'Best_epoch_NDCG@20': 2}
+Epoch: 3
+loss in epoch 3: 8.6001
+Epoch: 4
+loss in epoch 4: 8.5001
+start predicting:  2026-11-30 12:00:30.123456
+Test------------------------------------------------------
+{'HR@5': np.float64(2.95), 'NDCG@5': np.float64(1.9), 'HR@10': np.float64(4.5), 'NDCG@10': np.float64(2.4), 'HR@20': np.float64(6.6), 'NDCG@20': np.float64(2.93)}
+Best Eval---------------------------------------------------------
+{'Best_HR@5': np.float64(3.9), 'Best_NDCG@5': np.float64(2.5), 'Best_HR@10': np.float64(6.0), 'Best_NDCG@10': np.float64(3.2), 'Best_HR@20': np.float64(8.8), 'Best_NDCG@20': np.float64(3.9)}
+{'Best_epoch_HR@5': 2, 'Best_epoch_NDCG@5': 2, 'Best_epoch_HR@10': 2, 'Best_epoch_NDCG@10': 2, 'Best_epoch_HR@20': 2, 'Best_epoch_NDCG@20': 2}
+Namespace(dataset='amazon_beauty', log_file='log/', random_seed=0, epochs=5, eval_interval=2, item_num=12101)
+"""
+
+
+def test_the_official_printout_is_read_as_fractions_and_epochs_from_one():
+    lines = [(float(i), text) for i, text in enumerate(OFFICIAL_OUTPUT.splitlines())]
+    parsed = fq.parse_official(lines)
+    assert [e["epoch"] for e in parsed["epochs"]] == [1, 2, 3, 4, 5]
+    assert parsed["epochs"][0] == {"epoch": 1, "loss": 9.2012, "train_s": 3.0}
+    assert parsed["epochs_finished"] == 5
+    first, second = parsed["validations"]
+    assert first["epoch"] == 3 and first["improved"] is True
+    assert first["valid"] == {"HR@5": 0.039, "NDCG@5": 0.025, "HR@10": 0.06, "NDCG@10": 0.032, "HR@20": 0.088,
+                              "NDCG@20": 0.039}
+    assert second == {"epoch": 5, "improved": False}
+    assert parsed["test"] == {"HR@5": 0.0295, "NDCG@5": 0.019, "HR@10": 0.045, "NDCG@10": 0.024, "HR@20": 0.066,
+                              "NDCG@20": 0.0293}
+    assert parsed["best_valid"] == first["valid"]
+    assert parsed["best_epochs"] == dict.fromkeys(METRICS, 3)
+    assert parsed["best_epoch"] == 3
+    # Lines arrive one second apart: "Epoch: 0" is line 1; each validation lasts to the next line.
+    assert parsed["timing"] == {"setup_s": 1.0, "epoch_s": 2.0, "valid_s": 1.0, "test_s": 1.0}
+    # NumPy before 2 printed plain floats: the same reading.
+    plain = [(at, fq.NUMPY_SCALAR.sub(r"\1", text)) for at, text in lines]
+    assert plain[12][1].startswith("{'Best_HR@5': 3.9, ") and fq.parse_official(plain) == parsed
+    # Cut during epoch 4 (0-based 3): three epochs and one validation, no test.
+    cut = fq.parse_official(lines[:15])
+    assert cut["epochs_finished"] == 3 and cut["test"] is None and len(cut["validations"]) == 1
+
+
+def test_anchors_are_copied_writable_and_only_what_a_device_call_needs(tmp_path):
+    source = tmp_path / "diffurec-official"
+    for name in ("LICENSE", "src/main.py", "src/log/amazon_beauty/old.log", "src/__pycache__/main.pyc",
+                 "datasets/data/amazon_beauty/dataset.pkl", "datasets/data/ml-1m/dataset.pkl"):
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        (source / name).write_text(name)
+    for path in sorted(source.rglob("*"), reverse=True):
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    try:
+        target = gpu_reproduction.copy_anchors(source, tmp_path / "copy" / "diffurec-official")
+        files = sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file())
+        assert files == ["LICENSE", "datasets/data/amazon_beauty/dataset.pkl", "src/main.py"]
+        (target / "src" / "log").mkdir()  # the official code writes its logs here
+        (target / "src" / "main.py").write_text("writable")
+        assert gpu_reproduction.copy_anchors(source, target) == target  # a second copy replaces the first
+        assert (target / "src" / "main.py").read_text() == "src/main.py" and not (target / "src" / "log").exists()
+        assert gpu_reproduction.folder_bytes(target) == len("LICENSE") + len("src/main.py") + len(
+            "datasets/data/amazon_beauty/dataset.pkl")
+    finally:
+        for path in source.rglob("*"):
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        source.chmod(0o755)
+
+
+@pytest.mark.skipif(not (gpu_reproduction.ANCHORS / "src" / "main.py").is_file(), reason="no official code here")
+def test_the_official_code_runs_in_a_copy_and_its_printed_metrics_are_recorded(tmp_path, monkeypatch):
+    import pickle
+
+    anchors = gpu_reproduction.copy_anchors(gpu_reproduction.ANCHORS, tmp_path / "anchors" / "diffurec-official")
+    # A small published-format pickle (its topk(100) needs at least 100 items): 40 users on a cycle.
+    n_items, users = 120, range(40)
+    walks = {u: [(3 * u + i) % n_items + 1 for i in range(8)] for u in users}
+    pickle.dump({"train": {u: w[:-2] for u, w in walks.items()}, "val": {u: [w[-2]] for u, w in walks.items()},
+                 "test": {u: [w[-1]] for u, w in walks.items()}, "umap": {str(u): u for u in users},
+                 "smap": {str(i): i for i in range(1, n_items + 1)}},
+                (anchors / "datasets" / "data" / "amazon_beauty" / "dataset.pkl").open("wb"))
+    args = ("--dataset", "amazon_beauty", "--device", "cpu", "--random_seed", "0", "--epochs", "3",
+            "--eval_interval", "1", "--hidden_size", "16", "--num_blocks", "1", "--max_len", "10", "--batch_size", "64")
+    monkeypatch.setattr(fq, "QUEUE", (fq.Experiment("E2", "q", (fq.Run("official-code", kind="official", args=args),)),))
+    split, _ = _inputs(tmp_path, epochs=1)
+    out = tmp_path / "out"
+    output = _queue_invoke("run", "--out", out, "--split", split, "--anchors", anchors, "--ledger", tmp_path / "none",
+                           "--workdir", tmp_path / "work")
+    (run,) = _runs(_ledger_files(out)[0]).values()
+    assert run["status"] == "done" and run["settled"] and run["epochs_finished"] == 3
+    assert [p["epoch"] for p in run["validations"]] == [2, 3]
+    assert run["command"] == "main.py " + " ".join(args)
+    printed = output.splitlines()[output.splitlines().index("[official] Test------------------------------------------------------") + 1]
+    assert printed.startswith("[official] {'HR@5': ")
+    percent = fq._dict_line(printed.removeprefix("[official] "))
+    assert run["test"] == {key: round(float(value) / 100, 6) for key, value in percent.items()}
+    assert set(run["best_valid"]) == set(METRICS) and run["best_epoch"] in (2, 3)
+    assert run["timing"]["epoch_s"] > 0 and run["timing"]["test_s"] >= 0
+    # It ran in the copy, which got the official code's log.
+    assert list((tmp_path / "work" / "E2-official-code" / "diffurec-official" / "src" / "log").rglob("*.log"))
+
+    # Cut by the budget: its finished epochs are kept, and its process is gone with the call.
+    endless = tuple(a if a != "3" else "100000" for a in args)
+    monkeypatch.setattr(fq, "QUEUE", (fq.Experiment("E2", "q", (fq.Run("official-code", kind="official", args=endless),)),))
+    cut_out = tmp_path / "cut"
+    _queue_invoke("run", "--out", cut_out, "--split", split, "--anchors", anchors, "--ledger", tmp_path / "none",
+                  "--workdir", tmp_path / "cut-work", "--budget", gpu_reproduction.PACKING_S + 10)
+    (cut,) = _runs(_ledger_files(cut_out)[0]).values()
+    assert cut["status"] == "cut" and cut["test"] is None and not cut["settled"]
+    assert cut["epochs_finished"] >= 1 and [e["epoch"] for e in cut["epochs"]] == list(range(1, cut["epochs_finished"] + 1))
+    src = (tmp_path / "cut-work" / "E2-official-code" / "diffurec-official" / "src").resolve()
+    alive = []
+    for proc in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            if proc.name.isdigit() and Path(os.readlink(proc / "cwd")) == src:
+                alive.append(proc.name)
+    assert alive == []
