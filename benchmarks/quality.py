@@ -48,7 +48,7 @@ def main(
     for target, windows, counted in (("valid", valid_windows, data.train), ("test", test, before_test)):
         ranks = popularity_ranks(popularity_scores(counted, data.n_items), windows, batch_size=config.eval.batch_size,
                                  mask_history=config.eval.mask_history)
-        print(f"popularity: {target} {_line(summarize(ranks, config.eval.ks))}")
+        print(f"popularity: {target} {_line(summarize(ranks, config.eval.ks, config.eval.averaging_batch()))}")
     if popularity_only:
         return
     for variant in variants:
@@ -60,7 +60,7 @@ def main(
         ranks = rank_targets(model, windows, batch_size=config.eval.batch_size, seed=seed,
                              mask_history=config.eval.mask_history, precision=config.eval.precision)
         epoch_seconds = np.mean([row["train_seconds"] for row in result.history])
-        print(f"{variant}: test {_line(summarize(ranks, config.eval.ks))}; best epoch {result.best_epoch} of "
+        print(f"{variant}: test {_line(summarize(ranks, config.eval.ks, config.eval.averaging_batch()))}; best epoch {result.best_epoch} of "
               f"{len(result.history)}, {epoch_seconds:.1f} s per training epoch, {seconds:.0f} s in all")
         for row in result.history:
             print(f"  epoch {row['epoch']}: loss {row['loss']:.4f} valid NDCG@10 {row['valid']['NDCG@10']:.4f}")

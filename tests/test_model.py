@@ -44,6 +44,16 @@ def _train(model: DiffuRec, steps: int, seed: int) -> list[float]:
     return losses
 
 
+def _loss_and_prediction(model: DiffuRec):
+    """The training loss of a small batch, and the x0_hat and targets behind it (same draws)."""
+    history, target = _cyclic_batch(torch.Generator().manual_seed(1), batch=8)
+    torch.manual_seed(2)
+    loss = model(history, target)
+    torch.manual_seed(2)
+    x_t, t = model.diffuse(target)
+    return loss, model.approximator(history, x_t, t), target
+
+
 def test_unknown_variant_is_refused():
     with pytest.raises(ConfigError, match="unknown variant"):
         DiffuRec(N_ITEMS, CONFIG, "v3")
@@ -52,12 +62,7 @@ def test_unknown_variant_is_refused():
 @pytest.mark.parametrize("variant", ["baseline", "v1", "v2"])
 def test_loss_is_cross_entropy_over_real_items_only(variant):
     model = _model(variant)
-    history, target = _cyclic_batch(torch.Generator().manual_seed(1), batch=8)
-    torch.manual_seed(2)
-    loss = model(history, target)
-    torch.manual_seed(2)
-    x_t, t = model.diffuse(target)
-    x0_hat = model.approximator(history, x_t, t)
+    loss, x0_hat, target = _loss_and_prediction(model)
     logits = x0_hat @ model.item_embeddings.T
     expected = F.cross_entropy(logits[:, 1:], target - 1)
     torch.testing.assert_close(loss, expected)
@@ -171,12 +176,7 @@ def test_bf16_autocast_trains_and_reconstructs():
 
 def test_with_padding_a_class_the_loss_and_the_scores_take_row_0_in():
     model = _model("baseline", padding_class=True)
-    history, target = _cyclic_batch(torch.Generator().manual_seed(1), batch=8)
-    torch.manual_seed(2)
-    loss = model(history, target)
-    torch.manual_seed(2)
-    x_t, t = model.diffuse(target)
-    x0_hat = model.approximator(history, x_t, t)
+    loss, x0_hat, target = _loss_and_prediction(model)
     torch.testing.assert_close(loss, F.cross_entropy(x0_hat @ model.item_embeddings.T, target))
     loss.backward()
     assert torch.count_nonzero(model.approximator.item_embedding.weight.grad[0]) > 0
