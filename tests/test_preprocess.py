@@ -102,7 +102,7 @@ BAD_FILES = {
     "untyped header": ("user_id\titem_id\ttimestamp\n1\t2\t3\n", "header field 'user_id' is not 'name:type'"),
     "non-numeric timestamp": (HEADER + "1\t2\t3\n1\t4\tyesterday\n", "line 3: timestamp 'yesterday' is not"),
     "extra field": (HEADER + "1\t2\t3\n1\t4\t5\t6\n", "line 3 has 4 fields"),
-    "missing field": (HEADER + "1\t2\t3\n1\t4\n", "line 3: no value for 'timestamp'"),
+    "missing field": (HEADER + "1\t2\t3\n1\t4\n", "line 3 has 2 fields but the header names 3"),
     "empty token": (HEADER + "\t2\t3\n", "line 2: no value for 'user_id'"),
 }
 
