@@ -78,3 +78,34 @@ def test_sensitivity_reports_x_t_far_below_the_history_for_a_saved_run(tmp_path)
     cells = re.findall(r"t=(\d+): x_t ([\d.e+-]+), history ([\d.e+-]+)", line)
     assert "(v1, 16 users)" in line and [int(t) for t, _, _ in cells] == [31, 16, 0]
     assert all(0 < float(x_t) < float(history) / 100 for _, x_t, history in cells)
+
+
+TINY = ["-S", "model.hidden=16", "-S", "model.blocks=1", "-S", "model.heads=2", "-S", "model.max_len=8",
+        "-S", "train.batch_size=32", "-S", "train.epochs=2", "-S", "train.device=cpu", "-S", "eval.device=cpu"]
+
+
+def test_compare_trains_every_arm_for_the_same_epochs_and_writes_their_curves(tmp_path):
+    cycle_split(40, 12, seed=1).to_parquet(tmp_path / "split.parquet", index=False)
+    curves = tmp_path / "curves.tsv"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "compare.py"), str(tmp_path / "split.parquet"),
+         "--arm", "grouped:train.batching=grouped", "--arm", "shuffled:train.batching=shuffled",
+         "--seeds", "0", *TINY, "--curves", str(curves)],
+        capture_output=True, text=True, cwd=ROOT, check=True,
+    )
+    table = pd.read_csv(curves, sep="\t")
+    assert table.groupby("arm")["epoch"].apply(list).to_dict() == {"grouped": [1, 2], "shuffled": [1, 2]}
+    assert table["valid_NDCG@10"].notna().all()
+    first = table[table["epoch"] == 1].set_index("arm")["loss"]
+    assert first["grouped"] != first["shuffled"]
+    assert re.search(r"^\| grouped \| 1 \| ", done.stdout, re.M) and re.search(r"^\| shuffled \| 1 \| ", done.stdout, re.M)
+
+
+def test_compare_refuses_an_arm_without_settings(tmp_path):
+    cycle_split(10, 6, seed=1).to_parquet(tmp_path / "split.parquet", index=False)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "compare.py"), str(tmp_path / "split.parquet"),
+         "--arm", "grouped", "--arm", "shuffled:train.batching=shuffled"],
+        capture_output=True, text=True, cwd=ROOT,
+    )
+    assert done.returncode != 0 and "expected NAME:KEY=VALUE" in done.stderr

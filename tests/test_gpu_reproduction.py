@@ -562,7 +562,8 @@ def test_the_official_code_runs_in_a_copy_and_its_printed_metrics_are_recorded(t
     assert list((tmp_path / "work" / "E2-official-code" / "diffurec-official" / "src" / "log").rglob("*.log"))
 
     # Cut by the budget: its finished epochs are kept, and its process is gone with the call.
-    endless = tuple(a if a != "3" else "100000" for a in args)
+    # Endless: many epochs, and a patience its early stopping cannot reach on this tiny data.
+    endless = (*(a if a != "3" else "100000" for a in args), "--patience", "100000")
     monkeypatch.setattr(fq, "QUEUE", (fq.Experiment("E2", "q", (fq.Run("official-code", kind="official", args=endless),)),))
     cut_out = tmp_path / "cut"
     _queue_invoke("run", "--out", cut_out, "--split", split, "--anchors", anchors, "--ledger", tmp_path / "none",
