@@ -41,11 +41,22 @@ class DataConfig:
     # published DiffuRec ML-1M keeps every item although the paper's text says 5-core.
     filters: dict[str, FilterConfig] = field(default_factory=dict)
 
+    def threshold_settings(self, dataset: str) -> list[tuple[str, int]]:
+        """[(params key, value)] of min_user_inter and min_item_inter in force for `dataset`: its
+        data.filters override where it has one, else the global key (errors name the key to change)."""
+        override = self.filters.get(dataset, FilterConfig())
+        settings = []
+        for name in ("min_user_inter", "min_item_inter"):
+            value = getattr(override, name)
+            if value is None:
+                settings.append((f"data.{name}", getattr(self, name)))
+            else:
+                settings.append((f"data.filters.{dataset}.{name}", value))
+        return settings
+
     def thresholds(self, dataset: str) -> tuple[int, int]:
         """(min_user_inter, min_item_inter) in force for `dataset`."""
-        override = self.filters.get(dataset, FilterConfig())
-        user = self.min_user_inter if override.min_user_inter is None else override.min_user_inter
-        item = self.min_item_inter if override.min_item_inter is None else override.min_item_inter
+        (_, user), (_, item) = self.threshold_settings(dataset)
         return user, item
 
 
@@ -327,9 +338,9 @@ def _check_filters(data: DataConfig) -> None:
     for dataset in data.filters:
         if dataset not in DATASETS:
             raise ConfigError(f"params: data.filters names unknown dataset {dataset!r}; choose from {list(DATASETS)}")
-        for key, value in zip(("min_user_inter", "min_item_inter"), data.thresholds(dataset)):
+        for key, value in data.threshold_settings(dataset):
             if value < 1:
-                raise ConfigError(f"params: data.filters.{dataset}.{key} must be >= 1 (1 = no filter), got {value}")
+                raise ConfigError(f"params: {key} must be >= 1 (1 = no filter), got {value}")
 
 
 def _check_baselines(baselines: tuple[str, ...], recbole: RecBoleConfig) -> None:

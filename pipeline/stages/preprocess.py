@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from diffurec.config import DataConfig, FilterConfig
 from diffurec.errors import DataError
 from diffurec.preprocess import preprocess as preprocess_interactions
 from pipeline import layout
@@ -41,16 +40,6 @@ def preprocess(
     min_user, min_item = config.data.thresholds(dataset)
     result = preprocess_interactions(interactions, min_user, min_item)
     if result.empty:
-        keys = _threshold_keys(config.data, dataset, min_user, min_item)
+        keys = ", ".join(f"{key} = {value}" for key, value in config.data.threshold_settings(dataset))
         raise DataError(f"{path}: no interaction survives the k-core filter ({keys}); lower them in params.yaml")
     write_with(out or layout.preprocessed_file(dataset), lambda tmp: result.to_parquet(tmp, index=False))
-
-
-def _threshold_keys(data: DataConfig, dataset: str, min_user: int, min_item: int) -> str:
-    """Each threshold with the params key it came from, so the error names the key to lower."""
-    override = data.filters.get(dataset, FilterConfig())
-    keys = [
-        f"data.filters.{dataset}.{name}" if getattr(override, name) is not None else f"data.{name}"
-        for name in ("min_user_inter", "min_item_inter")
-    ]
-    return f"{keys[0]} = {min_user}, {keys[1]} = {min_item}"
