@@ -14,7 +14,7 @@ from diffurec.config import Config
 from diffurec.device import resolve_device
 from diffurec.errors import ConfigError
 from diffurec.sequences import SequenceData, encode
-from pipeline.data_tables import read_split
+from pipeline.files.data_tables import read_split
 
 
 def load_raw(params: Path, overrides: list[str]) -> dict:

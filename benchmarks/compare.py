@@ -28,7 +28,8 @@ from diffurec.inference import rank_targets
 from diffurec.metrics import summarize
 from diffurec.sequences import evaluation_windows
 from diffurec.train import build_model, fit
-from pipeline.fileio import write_text
+from diffurec.variants import BASELINE, VARIANTS
+from pipeline.files.atomic_write import write_text
 
 REPORTED = ("HR@10", "NDCG@10", "HR@20", "NDCG@20")
 
@@ -45,7 +46,7 @@ def main(
     split: Annotated[Path, typer.Argument(help="Split parquet, e.g. data/split/ml-100k.parquet.")],
     arms: Annotated[list[str], typer.Option("--arm", help="NAME:KEY=VALUE[,KEY=VALUE] (repeat, at least two).")],
     seeds: Annotated[list[int], typer.Option("--seeds", help="Seeds of every arm.")] = [0, 1, 2],
-    variant: Annotated[str, typer.Option(help="baseline, v1 or v2.")] = "baseline",
+    variant: Annotated[str, typer.Option(help=f"One of {', '.join(VARIANTS)}.")] = BASELINE,
     device: Annotated[str | None, typer.Option(help="cpu, cuda or auto; default: params.yaml's.")] = None,
     params: Annotated[Path, typer.Option(help="Params file.")] = Path("params.yaml"),
     set_: Annotated[list[str], typer.Option("-S", "--set", help="Override a param for every arm: -S train.epochs=8.")] = [],
@@ -67,7 +68,7 @@ def main(
             seconds = time.perf_counter() - started
             ranks = rank_targets(model, test.to(next(model.parameters()).device), batch_size=config.eval.batch_size,
                                  seed=seed, mask_history=config.eval.mask_history, precision=config.eval.precision,
-                                 progress=False)
+                                 compile=config.eval.compile, progress=False)
             metrics = summarize(ranks, (10, 20), config.eval.averaging_batch())
             results.append({"arm": name, "seed": seed, "best_epoch": result.best_epoch, "seconds": seconds, **metrics})
             for entry in result.history:

@@ -3,7 +3,7 @@ measured with the pipeline's own stage code. Three steps:
 
 1. Here (CPU): build split tables with the pipeline's data stages from a RecBole mirror into
    `.device/split/`, and copy the official DiffuRec code with its Beauty pickle into
-   `.device/anchors/` for benchmarks/fidelity_queue.py (git-ignored; name `.device` in the
+   `.device/anchors/` for benchmarks/device_queue.py (git-ignored; name `.device` in the
    device call's `carry`):
 
        python benchmarks/gpu_reproduction.py prepare --mirror ../shared/datasets/recbole-mirror
@@ -25,7 +25,7 @@ measured with the pipeline's own stage code. Three steps:
 
 3. Here, on what came back:
 
-       python benchmarks/gpu_reproduction.py report FILES_AT --doc docs/reproduction.md \\
+       python benchmarks/gpu_reproduction.py report FILES_AT --doc docs/reproduction-<date>.md \\
            [--speed-from OTHER_FILES_AT]
 
    renders Tables 2-4 with the pipeline's ttest and tables stages, compares our Table 3 with the
@@ -57,24 +57,27 @@ import torch
 import typer
 import yaml
 from common import load_raw
+from reproduction import describe_machine, render_document
+from sensitivity import history_sensitivity, sample_histories, x_t_sensitivity
 
-from diffurec.config import VARIANTS, Config
+from diffurec.config import Config
+from diffurec.datasets import find_dataset
 from diffurec.device import resolve_device
-from diffurec.errors import ConfigError, DataError
-from diffurec.reproduction import describe_machine, render_document
-from diffurec.sensitivity import history_sensitivity, sample_histories, x_t_sensitivity
+from diffurec.errors import DataError
 from diffurec.sequences import SequenceData, encode, evaluation_windows, training_windows
 from diffurec.train import TrainState, build_model, fit
+from diffurec.variants import BASELINE, VARIANTS, find_variant
 from pipeline import layout
 from pipeline.app import main
-from pipeline.checkpoint import fingerprint, load_model, load_resume
-from pipeline.data_tables import read_split
-from pipeline.datasets import dataset_source
-from pipeline.fileio import write_json, write_text, write_with
+from pipeline.files.atomic_write import write_json, write_text, write_with
+from pipeline.files.checkpoint import fingerprint, load_model, load_resume
+from pipeline.files.data_tables import read_split
+from pipeline.files.paper_tables import PAPER_TABLES, load_paper_tables
+from pipeline.files.run_results import read_json
 from pipeline.params import load_config
-from pipeline.report_inputs import PAPER_TABLES, load_paper_tables, read_json
 from pipeline.stages.download import download
-from pipeline.stages.evaluate import ensemble, evaluate
+from pipeline.stages.ensemble import ensemble
+from pipeline.stages.evaluate import evaluate
 from pipeline.stages.preprocess import preprocess
 from pipeline.stages.split import split as split_stage
 from pipeline.stages.tables import TABLE2, TABLE3, TABLE4, tables
@@ -178,7 +181,8 @@ def log(message: str) -> None:
 @app.command("prepare")
 def prepare_command(
     mirror: Annotated[Path, typer.Option(help="RecBole mirror folder (RecBole's bucket layout).")],
-    dataset: Annotated[list[str], typer.Option(help="Dataset to prepare (repeatable).")] = ["amazon-beauty", "ml-1m"],
+    dataset: Annotated[list[str], typer.Option(help="Dataset to prepare (repeatable).")] = [
+        "amazon-beauty", "amazon-toys-games", "ml-1m"],
     dest: Annotated[Path, typer.Option(help="Folder that receives split/<dataset>.parquet.")] = DEVICE_DIR,
     anchors: Annotated[Path, typer.Option(help="The official DiffuRec code, copied to DEST/anchors/.")] = ANCHORS,
 ) -> None:
@@ -190,7 +194,7 @@ def prepare_command(
         raise DataError(f"{anchors}: not the official DiffuRec code (no src/main.py); pass --anchors")
     mirror, dest = mirror.resolve(), dest.resolve()
     for key in dataset:
-        dataset_source(key)
+        find_dataset(key)
         with tempfile.TemporaryDirectory() as scratch, contextlib.chdir(Path(scratch)):
             profile = yaml.safe_load(PROFILE.read_text())
             profile["datasets"] = [key]
@@ -248,10 +252,9 @@ def run_command(
     journal = Journal(out.resolve(), budget)
     split = split.resolve()
     dataset = split.stem
-    dataset_source(dataset)
+    find_dataset(dataset)
     for name in variant:
-        if name not in VARIANTS:
-            raise ConfigError(f"unknown variant {name!r}; choose from {list(VARIANTS)}")
+        find_variant(name)
     raw = load_raw(profile, set_)
     raw["datasets"], raw["variants"] = [dataset], list(variant)
     config = Config.from_dict(raw)
@@ -332,7 +335,7 @@ def _speed(config: Config, data: SequenceData, journal: Journal) -> None:
     samples = len(training_windows(data, config.model.max_len))
     log(f"speed: baseline at the official configuration {OFFICIAL}, {config.train.epochs} epochs, "
         f"{samples} samples/epoch, {len(data.users)} users evaluated with {config.model.steps} steps")
-    model = build_model(data.n_items, config.model, "baseline", 0)
+    model = build_model(data.n_items, config.model, BASELINE, 0)
     speed = journal.results["speed"] = {
         "status": "interrupted", "overrides": OFFICIAL, "samples": samples, "users": len(data.users),
         "steps": config.model.steps, "epoch_s": [],
@@ -396,7 +399,7 @@ def _run_seeds(config: Config, dataset: str, data: SequenceData, variants: list[
 
 def _sensitivity(dataset: str, variant: str, seed: int, data: SequenceData) -> dict[str, float]:
     """How much the trained x0_hat moves at t = T-1 when x_t is redrawn, and when the history is
-    another user's (diffurec.sensitivity), over SENSITIVITY_USERS sampled test users."""
+    another user's (benchmarks/sensitivity.py), over SENSITIVITY_USERS sampled test users."""
     device = resolve_device(load_config().eval.device)
     model, _ = load_model(layout.train_dir(dataset, variant, seed) / "model.pt", device)
     histories = sample_histories(evaluation_windows(data, "test", model.config.max_len).to(device), SENSITIVITY_USERS, 0)
@@ -449,14 +452,15 @@ def _pack(archive: Path) -> None:
 @app.command("report")
 def report_command(
     results_dir: Annotated[Path, typer.Argument(help="Folder with results.json, runs.tar.gz and log.txt from `run`.")],
-    doc: Annotated[Path, typer.Option(help="Markdown document to write.")] = Path("docs/reproduction.md"),
+    doc: Annotated[Path, typer.Option(help="Markdown document to write, e.g. docs/reproduction-<date>.md "
+                                           "(docs/reproduction.md is the ledger's grid: device_queue.py reproduction).")],
     log_copy: Annotated[Path, typer.Option(help="Where the raw log is copied.")] = LOG_COPY,
     speed_from: Annotated[Path | None, typer.Option(
         help="Folder of another `run` call whose speed benchmark the document shows instead.")] = None,
     speed_log_copy: Annotated[Path, typer.Option(help="Where that call's raw log is copied.")] = SPEED_LOG_COPY,
     paper_tables: Annotated[Path, typer.Option(help="The paper's printed numbers.")] = ROOT / PAPER_TABLES,
 ) -> None:
-    """Render docs/reproduction.md from a `run`'s outputs (CPU)."""
+    """Render a document of one `run`'s outputs (CPU)."""
     results = _read_results(results_dir / "results.json")
     logs = {results_dir / "log.txt": log_copy}
     if speed_from is not None:

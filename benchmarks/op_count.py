@@ -23,11 +23,11 @@ import typer
 from torch.profiler import ProfilerActivity, profile
 
 from common import describe, load_config, load_data
-from diffurec.config import VARIANTS
 from diffurec.device import PRECISIONS, autocast, resolve_device
 from diffurec.model import DiffuRec
 from diffurec.sequences import Batch, training_windows
 from diffurec.train import build_model
+from diffurec.variants import VARIANTS
 
 
 def count_calls(step: Callable[[], None]) -> int:

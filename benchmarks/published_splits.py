@@ -24,12 +24,12 @@ from typing import Annotated
 
 import typer
 import yaml
+from published import compare_with_published, read_published
 
+from diffurec.datasets import find_dataset
 from diffurec.errors import DataError
-from diffurec.published import compare_with_published
 from pipeline.app import main as run_cli
-from pipeline.data_tables import read_published, read_split
-from pipeline.datasets import dataset_source
+from pipeline.files.data_tables import read_split
 from pipeline.stages.download import download
 from pipeline.stages.preprocess import preprocess
 from pipeline.stages.split import split as split_stage
@@ -50,7 +50,7 @@ def main(
 ) -> None:
     """Build our split of each DATASET from MIRROR and compare it with the published one, user by user."""
     for key in dataset:
-        dataset_source(key)
+        find_dataset(key)
         if key not in CASES:
             raise DataError(f"no published split of {key!r}; choose from {list(CASES)}")
     if not mirror.is_dir():

@@ -20,12 +20,12 @@ import numpy as np
 import typer
 
 from common import describe, load_config, load_data
-from diffurec.config import VARIANTS
 from diffurec.inference import rank_targets
 from diffurec.metrics import summarize
-from diffurec.popularity import popularity_ranks, popularity_scores
+from diffurec.report.popularity import popularity_ranks, popularity_scores
 from diffurec.sequences import evaluation_windows
 from diffurec.train import build_model, fit
+from diffurec.variants import VARIANTS
 
 
 def main(
@@ -58,7 +58,8 @@ def main(
         seconds = time.perf_counter() - started
         windows = test.to(next(model.parameters()).device)
         ranks = rank_targets(model, windows, batch_size=config.eval.batch_size, seed=seed,
-                             mask_history=config.eval.mask_history, precision=config.eval.precision)
+                             mask_history=config.eval.mask_history, precision=config.eval.precision,
+                             compile=config.eval.compile)
         epoch_seconds = np.mean([row["train_seconds"] for row in result.history])
         print(f"{variant}: test {_line(summarize(ranks, config.eval.ks, config.eval.averaging_batch()))}; best epoch {result.best_epoch} of "
               f"{len(result.history)}, {epoch_seconds:.1f} s per training epoch, {seconds:.0f} s in all")

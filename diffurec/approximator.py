@@ -59,6 +59,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from diffurec.config import ModelConfig
+from diffurec.diffusion import standard_normal
 
 
 class EncodedHistory(NamedTuple):
@@ -241,22 +242,22 @@ class Approximator(nn.Module):
         self, shape: tuple[int, int, int], device: torch.device, generator: torch.Generator | None = None
     ) -> torch.Tensor:
         """lambda ~ N(delta, delta) elementwise, [B, L, H]."""
-        return self.lambda_delta + self.lambda_delta * torch.randn(shape, device=device, generator=generator)
+        return self.lambda_delta + self.lambda_delta * standard_normal(shape, device=device, generator=generator)
 
     def denoise(
         self, encoded: EncodedHistory, x_t: torch.Tensor, step: torch.Tensor, lambdas: torch.Tensor
     ) -> torch.Tensor:
         """encoded histories, x_t [B, H], step embedding d [B or 1, H], lambdas [B, L, H] -> x0_hat [B, H]."""
-        condition = lambdas * (x_t + step)[:, None, :]
+        condition = lambdas * (x_t + step)[:, None, :]  # lambda_i (x + d) of eq. 15 and eq. 16
         if self.cross is None:
-            z = encoded.hidden + condition
+            z = encoded.hidden + condition  # eq. 15
         else:
             attended = self.cross(condition, encoded.cross_keys, encoded.cross_values, encoded.keep, self.mask)
-            z = encoded.hidden + self.dropout(attended)
+            z = encoded.hidden + self.dropout(attended)  # eq. 16
         last = len(self.blocks) - 1
         for index, block in enumerate(self.blocks):
             z = block(z, encoded.keep, self.mask, last_only=index == last)
-        return self.head(z[:, -1])
+        return self.head(z[:, -1])  # eq. 14: x0_hat is the most recent position's output
 
     def forward(
         self, history: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, generator: torch.Generator | None = None

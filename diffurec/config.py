@@ -15,10 +15,9 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from diffurec.datasets import DATASETS
 from diffurec.errors import ConfigError
-
-DATASETS = ("ml-100k", "amazon-beauty", "amazon-toys-games", "ml-1m")
-VARIANTS = ("baseline", "v1", "v2")
+from diffurec.variants import VARIANTS
 
 
 @dataclass(frozen=True)
@@ -142,6 +141,10 @@ class TrainConfig:
     # "auto": bf16 autocast on CUDA (tensor cores), float32 on the CPU; "fp32" everywhere (the
     # paper's and the official code's numerics); "bf16" everywhere. docs/benchmarks.md compares them.
     precision: Literal["auto", "fp32", "bf16"] = "auto"
+    # torch.compile of the training step (diffurec/compiled.py): "eager", none; "compiled", always
+    # (CUDA graphs on CUDA); "auto", on CUDA only, where operator launches bound the step. The
+    # compiled step draws the same random numbers and gives eager's numbers to float rounding.
+    compile: Literal["auto", "eager", "compiled"] = "eager"
 
 
 @dataclass(frozen=True)
@@ -152,8 +155,10 @@ class EvalConfig:
     device: str = "auto"
     # The reverse process's precision (scores are float32 either way); see train.precision.
     precision: Literal["auto", "fp32", "bf16"] = "auto"
+    # torch.compile of the reverse process's denoiser, as train.compile (validation in training too).
+    compile: Literal["auto", "eager", "compiled"] = "eager"
     # Algorithm 3's members: "runs", every seed's trained model with its own inference seed (our
-    # reading, diffurec/inference.py); "inference", the first seed's model once per seed in `seeds`
+    # reading, diffurec/ensemble.py); "inference", the first seed's model once per seed in `seeds`
     # as inference seed (the printed loop over random seeds around one model).
     ensemble: Literal["runs", "inference"] = "runs"
     # How metrics average over users: "users", the plain mean; "batches", the official code's mean
@@ -253,6 +258,25 @@ class AnalysisConfig:
 
 
 @dataclass(frozen=True)
+class AblationConfig:
+    """Inference ablations of the trained models (stage `ablation`), no retraining."""
+
+    # One setting per entry: the reverse process with K of the model's model.steps steps, K in
+    # 1..model.steps, over the respaced schedule (diffurec/schedule.py says which steps).
+    steps: tuple[int, ...] = (1, 2, 4, 8, 16, 32)
+    # One more setting: all model.steps steps with the approximator's input x_t replaced by zeros.
+    zero_xt: bool = True
+
+    def settings(self) -> dict[str, tuple[int | None, bool]]:
+        """Setting name -> (reverse steps, None = all; x_t replaced by zeros), in the order the
+        stage runs them and the report lists them."""
+        settings: dict[str, tuple[int | None, bool]] = {f"steps={k}": (k, False) for k in self.steps}
+        if self.zero_xt:
+            settings["zero_xt"] = (None, True)
+        return settings
+
+
+@dataclass(frozen=True)
 class Config:
     datasets: tuple[str, ...] = ("ml-100k",)
     variants: tuple[str, ...] = VARIANTS
@@ -262,6 +286,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
+    ablation: AblationConfig = field(default_factory=AblationConfig)
     baselines: tuple[str, ...] = ("GRU4Rec", "SASRec", "SASRec-CE", "BERT4Rec")
     recbole: RecBoleConfig = field(default_factory=RecBoleConfig)
 
@@ -332,6 +357,7 @@ class Config:
                 raise ConfigError(f"params: {key} must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}")
         _check_baselines(self.baselines, self.recbole)
         _check_analysis(self.analysis)
+        _check_ablation(self.ablation, self.model.steps)
 
 
 def _check_filters(data: DataConfig) -> None:
@@ -402,6 +428,20 @@ def _check_analysis(analysis: AnalysisConfig) -> None:
         )
 
 
+def _check_ablation(ablation: AblationConfig, model_steps: int) -> None:
+    steps = list(ablation.steps)
+    if not steps:
+        raise ConfigError("params: ablation.steps is empty; list at least one number of reverse steps, e.g. [1, 32]")
+    if len(set(steps)) != len(steps):
+        raise ConfigError(f"params: ablation.steps has duplicates: {steps}")
+    outside = [k for k in steps if not 1 <= k <= model_steps]
+    if outside:
+        raise ConfigError(
+            f"params: ablation.steps lists {outside[0]}, but a model has model.steps = {model_steps} reverse steps; "
+            f"use numbers in 1..{model_steps} (it is {steps})"
+        )
+
+
 def _check_members(key: str, values: tuple[str, ...], allowed: tuple[str, ...]) -> None:
     for value in values:
         if value not in allowed:
@@ -432,6 +472,10 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
         (inner,) = [a for a in args if a is not type(None)]
         return _coerce(inner, value, key)
     if origin is Literal:
+        if isinstance(value, bool):
+            # YAML reads an unquoted on/off/yes/no as a boolean.
+            raise ConfigError(f"params: {key} must be one of {list(args)}, got the boolean {value!r}; "
+                              f"write one of those words (quoted, if it is on/off/yes/no)")
         if value not in args:
             raise ConfigError(f"params: {key} must be one of {list(args)}, got {value!r}")
         return value

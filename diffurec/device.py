@@ -21,6 +21,13 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def device_name(device: torch.device) -> str:
+    """What a measured time was measured on: the GPU's name, or the CPU and torch's thread count."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"cpu ({torch.get_num_threads()} threads)"
+
+
 def uses_bf16(device_type: str, precision: str) -> bool:
     """Whether `precision` means bf16 autocast on a device of this type ("cuda", "cpu")."""
     if precision not in PRECISIONS:

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from diffurec.errors import ConfigError
+
 
 def target_ranks(
     scores: torch.Tensor, targets: torch.Tensor, seen: torch.Tensor | None = None, *, padding: bool = False
@@ -67,3 +69,14 @@ def summarize(ranks: np.ndarray, ks: Sequence[int], batch_size: int | None = Non
         summary[f"HR@{k}"] = average(hit_rate(ranks, k))
         summary[f"NDCG@{k}"] = average(ndcg(ranks, k))
     return summary
+
+
+def check_cutoffs(ks: Sequence[int], n_items: int, dataset: str) -> None:
+    """Refuse cut-offs beyond the number of items: every user's target is within the top k there,
+    so HR@k is 1 whatever the model, and the number would only look like a result."""
+    beyond = [k for k in ks if k > n_items]
+    if beyond:
+        raise ConfigError(
+            f"params: eval.ks lists {beyond[0]}, but {dataset} has only {n_items} items after filtering, so "
+            f"HR@{beyond[0]} would be 1 for any model; lower eval.ks to at most {n_items} (it is {list(ks)})"
+        )

@@ -20,15 +20,17 @@ the cross-attention and the step embeddings of all T steps are computed once per
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from diffurec.approximator import Approximator
-from diffurec.config import VARIANTS, ModelConfig
-from diffurec.diffusion import diffuse_embedding, forward_noise, q_sample, sample_reverse
-from diffurec.errors import ConfigError
+from diffurec.config import ModelConfig
+from diffurec.diffusion import ReverseOptions, diffuse_embedding, forward_noise, q_sample, sample_reverse
 from diffurec.schedule import NoiseSchedule
+from diffurec.variants import find_variant
 
 
 class DiffuRec(nn.Module):
@@ -36,15 +38,18 @@ class DiffuRec(nn.Module):
 
     def __init__(self, n_items: int, config: ModelConfig, variant: str):
         super().__init__()
-        if variant not in VARIANTS:
-            raise ConfigError(f"params: unknown variant {variant!r}; choose from {list(VARIANTS)}")
+        spec = find_variant(variant)
         self.n_items = n_items
         self.variant = variant
         self.config = config
-        self.offset = config.offset if variant == "v2" else 0.0
+        # eq. 17: only the variant with offset noise shifts its training noise.
+        self.offset = config.offset if spec.offset_noise else 0.0
         self.schedule = NoiseSchedule.named(config.schedule, config.steps)
-        self.approximator = Approximator(n_items, config, cross_attention=variant != "baseline")
+        self.approximator = Approximator(n_items, config, cross_attention=spec.cross_attention)
         self.register_buffer("alpha_bars", self.schedule.alpha_bars.float(), persistent=False)
+        # Eq. 19's alpha_bar_0 as a Python float, read once: a host read per training step would
+        # also break the graph torch.compile captures of the step (train.compile).
+        self.alpha_bar_0 = self.schedule.alpha_bars[0].item()
 
     @property
     def item_embeddings(self) -> torch.Tensor:
@@ -55,38 +60,53 @@ class DiffuRec(nn.Module):
         """Algorithm 1, lines 3-4: targets [B] -> (x_t [B, H], t [B])."""
         batch = target.shape[0]
         device = target.device
-        t = torch.randint(self.schedule.steps, (batch,), device=device)
+        # config.steps (= schedule.steps) is a Python int; torch.compile would trace the schedule's length.
+        t = torch.randint(self.config.steps, (batch,), device=device)  # Algorithm 1, line 3: t ~ U
         x0 = self.item_embeddings[target]
         if self.config.x0 == "one_step":
-            x0 = diffuse_embedding(x0, self.schedule, torch.randn(x0.shape, device=device))
+            x0 = diffuse_embedding(x0, self.alpha_bar_0, torch.randn(x0.shape, device=device))  # eq. 19
+        # eq. 17 (Algorithm 1, line 3): the offset is 0 but for the variant with offset noise.
         noise = forward_noise(x0.shape, self.offset, self.config.delta_c, self.config.offset_mode, device=device)
-        return q_sample(x0, self.alpha_bars[t][:, None], noise), t
+        return q_sample(x0, self.alpha_bars[t][:, None], noise), t  # eq. 20, Algorithm 1, line 4
 
     def forward(self, history: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """history [B, L], target [B] (ids >= 1) -> mean cross-entropy loss []."""
         x_t, t = self.diffuse(target)
-        x0_hat = self.approximator(history, x_t, t)
-        # Eq. 24-25.
+        x0_hat = self.approximator(history, x_t, t)  # Algorithm 1, lines 4-6 (lambda, z, f_theta)
+        # eq. 24, eq. 25: softmax over the items' scores, cross-entropy (Algorithm 1, line 7's loss).
         if self.config.padding_class:
             return F.cross_entropy(x0_hat @ self.item_embeddings.T, target)
         logits = x0_hat @ self.item_embeddings[1:].T
         return F.cross_entropy(logits, target - 1)
 
     @torch.no_grad()
-    def reconstruct(self, history: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Algorithm 2: history [B, L] -> x_0 [B, H]. Call model.eval() first."""
+    def reconstruct(
+        self,
+        history: torch.Tensor,
+        generator: torch.Generator | None = None,
+        denoiser: Callable[..., torch.Tensor] | None = None,
+        reverse: ReverseOptions = ReverseOptions(),
+    ) -> torch.Tensor:
+        """Algorithm 2: history [B, L] -> x_0 [B, H]. Call model.eval() first. `denoiser`: the
+        approximator's `denoise` (None) or a compiled copy of it (eval.compile). `reverse`: the
+        inference ablations (fewer steps, x_t = 0); the default is the paper's T-step chain."""
         approximator = self.approximator
+        denoiser = denoiser or approximator.denoise
         device = history.device
         encoded = approximator.encode(history)
         steps = approximator.step_embedding(torch.arange(self.schedule.steps, device=device))
         lambda_shape = encoded.hidden.shape
 
         def denoise(x_t: torch.Tensor, t: int) -> torch.Tensor:
-            lambdas = approximator.draw_lambda(lambda_shape, device, generator)
-            return approximator.denoise(encoded, x_t, steps[t : t + 1], lambdas)
+            lambdas = approximator.draw_lambda(lambda_shape, device, generator)  # Algorithm 2, line 2
+            # The x_t = 0 ablation replaces the approximator's input alone, after the same draws.
+            seen = torch.zeros_like(x_t) if reverse.zero_xt else x_t
+            return denoiser(encoded, seen, steps[t : t + 1], lambdas)  # Algorithm 2, lines 3-4
 
+        # Algorithm 2's input x_T ~ N(0, I), then its loop (lines 1-5).
         x_T = torch.randn((history.shape[0], approximator.hidden), device=device, generator=generator)
-        return sample_reverse(denoise, x_T, self.schedule, self.config.reverse_noise, generator)
+        timesteps = reverse.timesteps(self.schedule.steps)
+        return sample_reverse(denoise, x_T, self.schedule, self.config.reverse_noise, generator, timesteps)
 
     @property
     def ranks_padding(self) -> bool:
@@ -100,7 +120,7 @@ class DiffuRec(nn.Module):
         Computed in float32 even under autocast: bf16 scores would tie many items.
         """
         with torch.autocast(x0.device.type, enabled=False):
-            scores = x0.float() @ self.item_embeddings.float().T
+            scores = x0.float() @ self.item_embeddings.float().T  # eq. 26
         if not self.ranks_padding:
             scores[:, 0] = float("-inf")
         return scores

@@ -17,7 +17,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+# What the interaction files give (RecBole's field names), and what `preprocess` returns.
 INTERACTION_COLUMNS = ("user_id", "item_id", "timestamp")
+PREPROCESSED_COLUMNS = (*INTERACTION_COLUMNS, "user", "item")
 
 
 def k_core(interactions: pd.DataFrame, min_user: int, min_item: int) -> pd.DataFrame:

@@ -23,12 +23,22 @@ sqrt(alpha_t) (1 - alpha_bar_{t-1}) / (1 - alpha_bar_t), beta_tilde = (1 - alpha
 the x_t coefficient; that is a typo (it is not the posterior of the forward process, and the
 official code uses sqrt(alpha_t)), so eq. 8 is implemented. At t = 0 the posterior collapses to
 x_0 itself: coef_x0 = 1, coef_xt = 0, beta_tilde = 0.
+
+Fewer reverse steps (an inference ablation; training always uses all T): respacing as in Nichol &
+Dhariwal 2021 ("Improved DDPM", section 4). `respaced_timesteps(T, K)` keeps K of the T steps,
+evenly spaced and both ends included: t_i = round(i (T - 1) / (K - 1)) for i = 0..K-1, rounded
+half up (in integers, so no float decides a tie); for K = 1 the one step T-1, whose x_t is the
+pure noise the reverse process starts from. For T = 32: K = 4 keeps 0, 10, 21, 31 and K = 8 keeps
+0, 4, 9, 13, 18, 22, 27, 31. `NoiseSchedule.respaced` then builds the K-step schedule that keeps
+their alpha_bars: beta'_i = 1 - alpha_bar_{t_i} / alpha_bar_{t_{i-1}} (alpha_bar_{t_{-1}} = 1), and
+every constant above follows from those betas (their alpha_bars equal alpha_bar_{t_i} to float64
+rounding). K = T gives back the schedule bit for bit.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -116,3 +126,29 @@ class NoiseSchedule:
     @property
     def steps(self) -> int:
         return self.betas.shape[0]
+
+    def respaced(self, timesteps: Sequence[int]) -> NoiseSchedule:
+        """The K-step schedule of a reverse process that visits only `timesteps`, K increasing
+        indices t_0 < ... < t_{K-1} into this schedule: step i keeps alpha_bar_{t_i}, with
+        beta'_i = 1 - alpha_bar_{t_i} / alpha_bar_{t_{i-1}} (see the module docstring)."""
+        kept = torch.tensor(list(timesteps), dtype=torch.long)
+        if kept.ndim != 1 or len(kept) == 0 or kept[0] < 0 or kept[-1] >= self.steps or bool((kept.diff() <= 0).any()):
+            raise ValueError(f"timesteps must increase within 0..{self.steps - 1}, got {list(timesteps)}")
+        previous = torch.cat([kept.new_full((1,), -1), kept[:-1]])
+        previous_bars = torch.cat([self.alpha_bars.new_ones(1), self.alpha_bars[kept[:-1]]])
+        spanned = 1.0 - self.alpha_bars[kept] / previous_bars
+        # Where the step before t_i is kept too, the ratio is beta_{t_i} itself but for the last
+        # bits; taking the schedule's own value there makes K = T this very schedule, so that the
+        # full reverse process does not change by a single bit.
+        return NoiseSchedule.from_betas(torch.where(kept - previous == 1, self.betas[kept], spanned))
+
+
+def respaced_timesteps(steps: int, kept: int) -> tuple[int, ...]:
+    """The `kept` (K) of `steps` (T) steps a shortened reverse process visits, increasing: evenly
+    spaced with both ends for K >= 2, (T-1,) for K = 1 (see the module docstring)."""
+    if not 1 <= kept <= steps:
+        raise ConfigError(f"params: ablation.steps: {kept} reverse steps of a {steps}-step model; use 1..{steps}")
+    if kept == 1:
+        return (steps - 1,)
+    # round(i (T - 1) / (K - 1)), half up: floor((2 i (T - 1) + K - 1) / (2 (K - 1))).
+    return tuple((2 * i * (steps - 1) + kept - 1) // (2 * (kept - 1)) for i in range(kept))

@@ -24,8 +24,7 @@ import pandas as pd
 import torch
 
 from diffurec.errors import DataError
-
-SPLIT_COLUMNS = ("user_id", "train", "valid", "test")
+from diffurec.split import SPLIT_COLUMNS
 
 
 @dataclass(frozen=True)

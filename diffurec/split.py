@@ -10,6 +10,8 @@ from diffurec.errors import DataError
 
 # Training needs at least one item before the validation and test items.
 MIN_SEQUENCE_LENGTH = 3
+# The split table's columns, in order: what `leave_one_out` writes and every reader expects.
+SPLIT_COLUMNS = ("user_id", "train", "valid", "test")
 
 
 def leave_one_out(ordered: pd.DataFrame) -> pd.DataFrame:
@@ -32,11 +34,10 @@ def leave_one_out(ordered: pd.DataFrame) -> pd.DataFrame:
             f"(e.g. user {example!r} with {short.iloc[0]}), too few for leave-one-out; "
             f"set data.min_user_inter >= {MIN_SEQUENCE_LENGTH}"
         )
-    return pd.DataFrame(
-        {
-            "user_id": groups["user_id"].first().to_numpy(),
-            "train": [sequence[:-2] for sequence in sequences],
-            "valid": [sequence[-2] for sequence in sequences],
-            "test": [sequence[-1] for sequence in sequences],
-        }
+    columns = (
+        groups["user_id"].first().to_numpy(),
+        [sequence[:-2] for sequence in sequences],
+        [sequence[-2] for sequence in sequences],
+        [sequence[-1] for sequence in sequences],
     )
+    return pd.DataFrame(dict(zip(SPLIT_COLUMNS, columns, strict=True)))

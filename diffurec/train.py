@@ -14,7 +14,8 @@ a run resumed from epoch k ends with the same numbers as an uninterrupted one (o
 
 Speed: data and losses stay on the device; the only host syncs are one per epoch (its mean
 loss) and one per validation (the ranks). On CUDA Adam is fused and, with train.precision
-"auto" (the default) or "bf16", the forward pass runs under bf16 autocast.
+"auto" (the default) or "bf16", the forward pass runs under bf16 autocast; train.compile
+compiles the loss and its backward (diffurec/compiled.py), with the same numbers.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from diffurec.compiled import compile_step, compiles
 from diffurec.config import Config, ModelConfig, TrainConfig
 from diffurec.device import autocast, resolve_device
 from diffurec.errors import ConfigError, DataError, TrainingError
@@ -140,17 +142,19 @@ def _snapshot(state_dict: dict[str, Any]) -> dict[str, Any]:
     return copy.deepcopy(state_dict)
 
 
-def _train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, samples: Windows, batch_size: int,
-                 batching: str, precision: str, rng: np.random.Generator, bar: tqdm) -> float:
-    """One pass over every training window; returns the mean loss per sample."""
+def _train_epoch(model: nn.Module, loss_of: Callable[..., torch.Tensor], optimizer: torch.optim.Optimizer,
+                 samples: Windows, batch_size: int, batching: str, precision: str, rng: np.random.Generator,
+                 bar: tqdm) -> float:
+    """One pass over every training window; returns the mean loss per sample. `loss_of` is
+    `model` itself or its compiled step (train.compile)."""
     model.train()
     total = torch.zeros((), device=samples.device)
-    for batch in samples.batches(batch_size, rng, batching):
+    for batch in samples.batches(batch_size, rng, batching):  # Algorithm 1, line 1
         with autocast(samples.device, precision):
-            loss = model(batch.histories, batch.targets)
+            loss = loss_of(batch.histories, batch.targets)  # Algorithm 1, lines 2-6 (DiffuRec.forward)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        optimizer.step()
+        optimizer.step()  # Algorithm 1, line 7
         total += loss.detach().float() * len(batch.host_rows)
         bar.update()
     return total.item() / len(samples)
@@ -209,6 +213,7 @@ def fit(
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay,
                                  fused=device.type == "cuda")
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, settings.lr_decay_epoch, settings.lr_decay_gamma)
+    loss_of = compile_step(model, device) if compiles(settings.compile, device) else model
 
     if resume is None:
         _seed_everything(seed)
@@ -223,14 +228,15 @@ def fit(
         _set_rng_state(resume.rng)
         state = resume
 
+    # Algorithm 1, line 8: repeat, for train.epochs epochs or until early stopping.
     for epoch in range(state.epoch + 1, settings.epochs + 1):
         if state.stopped:
             break
         lr = optimizer.param_groups[0]["lr"]
         started = time.perf_counter()
         with progress_bar(samples.n_batches(settings.batch_size), f"epoch {epoch}", progress) as bar:
-            loss = _train_epoch(model, optimizer, samples, settings.batch_size, settings.batching, settings.precision,
-                                np.random.default_rng([seed, epoch]), bar)
+            loss = _train_epoch(model, loss_of, optimizer, samples, settings.batch_size, settings.batching,
+                                settings.precision, np.random.default_rng([seed, epoch]), bar)
         if not math.isfinite(loss):
             # Checked once per epoch (one host sync); the weights are already ruined, keep none.
             raise TrainingError(f"training diverged: the mean loss of epoch {epoch} is {loss}; "
@@ -244,7 +250,7 @@ def fit(
         if validates_after(epoch, settings):
             ranks = rank_targets(model, valid, batch_size=config.eval.batch_size, seed=seed,
                                  mask_history=config.eval.mask_history, precision=config.eval.precision,
-                                 progress=progress)
+                                 compile=config.eval.compile, progress=progress)
             metrics = summarize(ranks, validation_ks(config.eval.ks), config.eval.averaging_batch())
             improved, metric_bests = improvement(metrics, state.best_metrics, state.metric_bests, settings.selection)
             stale = 0 if improved else stale + 1

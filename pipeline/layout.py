@@ -10,6 +10,7 @@ from pathlib import Path
 DATA = Path("data")
 RUNS = Path("runs")
 REPORTS = Path("reports")
+FIGURES = REPORTS / "figures"
 # Resume checkpoints live outside DVC's outputs: DVC deletes a stage's outputs before rerunning it.
 RESUME = Path(".cache/resume")
 
@@ -34,6 +35,11 @@ def eval_dir(dataset: str, variant: str, seed: int, runs: Path = RUNS) -> Path:
     return runs / "eval" / dataset / variant / f"seed{seed}"
 
 
+def ablation_dir(dataset: str, variant: str, seed: int, runs: Path = RUNS) -> Path:
+    """The inference ablations of one trained run (stage `ablation`)."""
+    return runs / "ablation" / dataset / variant / f"seed{seed}"
+
+
 def ensemble_dir(dataset: str, variant: str, runs: Path = RUNS) -> Path:
     return runs / "ensemble" / dataset / variant
 
@@ -45,6 +51,15 @@ def baseline_dir(dataset: str, model: str, runs: Path = RUNS) -> Path:
 
 def ttest_file(runs: Path = RUNS) -> Path:
     return runs / "ttest" / "results.json"
+
+
+def tsne_table_file(dataset: str, variant: str) -> Path:
+    return RUNS / "analysis" / dataset / variant / "tsne.csv"
+
+
+def tsne_figure_file(dataset: str, variant: str) -> Path:
+    """Written by the tsne stage, linked from the case study."""
+    return FIGURES / f"tsne_{dataset}_{variant}.png"
 
 
 def resume_file(dataset: str, variant: str, seed: int) -> Path:

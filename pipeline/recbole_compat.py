@@ -9,7 +9,7 @@ What breaks, and what this module does about it:
 - torch >= 2.6 loads checkpoints weights-only; RecBole's checkpoints pickle its whole `Config`.
   `load_checkpoint` reads the checkpoint a run has just written with `weights_only=False`.
 - pandas 3 copy-on-write turns RecBole's chained `fillna(inplace=True)` into a no-op that warns.
-  Harmless as long as the atomic files hold no missing value, which our writer guarantees; the
+  Harmless as long as the interaction files hold no missing value, which our writer guarantees; the
   warning goes to the run's log with every other warning.
 - `import recbole.quick_start` imports ray, which fails on numpy 2 and setuptools >= 81: only
   RecBole's low-level API is used (`Config`, `create_dataset`, `data_preparation`, trainers).

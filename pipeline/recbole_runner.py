@@ -1,8 +1,8 @@
-"""A RecBole baseline on exactly our leave-one-out split: atomic file, settings, training, test ranks.
+"""A RecBole baseline on exactly our leave-one-out split: interaction file, settings, training, test ranks.
 
 How RecBole is made to reproduce our split (checked, not assumed: `recbole_split` reads back
 what RecBole built and `check_same_split` compares it with ours before any training):
-- The atomic file lists each user's whole sequence (train, then valid, then test) with
+- The interaction file lists each user's whole sequence (train, then valid, then test) with
   timestamp = position in the sequence, so RecBole's time order (TO) is our order, tie-free.
 - `eval_args: {split: {LS: valid_and_test}, order: TO, group_by: user, mode: full}` makes the
   last item of each sequence the test item and the one before it the validation item.
@@ -26,8 +26,9 @@ import yaml
 from diffurec.config import RECBOLE_MODEL_SETTINGS, RecBoleModelConfig
 from diffurec.errors import DataError
 from diffurec.metrics import target_ranks
-from pipeline.datasets import recbole_dir
+from diffurec.split import SPLIT_COLUMNS
 from pipeline.recbole_compat import build_config, load_checkpoint
+from pipeline.recbole_install import recbole_dir
 
 # RecBole swaps the name "ml-100k" for its bundled copy, so our files go by another name.
 RECBOLE_DATASET = "split"
@@ -66,8 +67,9 @@ class BaselineResult:
     train_seconds: float
 
 
-def write_atomic_inter(split: pd.DataFrame, folder: Path) -> Path:
-    """Write `split` as RecBole's `{folder}/{RECBOLE_DATASET}/{RECBOLE_DATASET}.inter`; return the file."""
+def write_split_inter(split: pd.DataFrame, folder: Path) -> Path:
+    """Write `split` as the RecBole interaction file `{folder}/{RECBOLE_DATASET}/{RECBOLE_DATASET}.inter`;
+    return the file."""
     sequences = [[*train, valid, test] for train, valid, test in zip(split["train"], split["valid"], split["test"])]
     lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
     frame = pd.DataFrame(
@@ -174,7 +176,7 @@ def check_same_split(ours: pd.DataFrame, theirs: pd.DataFrame, source: Path) -> 
             f"{source}: RecBole built {len(theirs)} users from it, the split has {len(mine)}; "
             "check that every user has at least three items (rerun the split stage)"
         )
-    for column in ("train", "valid", "test"):
+    for column in SPLIT_COLUMNS[1:]:
         differs = [a != b for a, b in zip(mine[column], theirs[column])]
         if any(differs):
             user = mine["user_id"].iloc[differs.index(True)]

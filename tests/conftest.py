@@ -1,12 +1,19 @@
 """Stop before collection, with the fix, when the project is not installed in this Python: a
-bare `python3 -m pytest` otherwise fails on every test module's imports, one traceback each."""
+bare `python3 -m pytest` otherwise fails on every test module's imports, one traceback each.
+
+The benchmark scripts run as `python benchmarks/NAME.py`, which puts benchmarks/ first on the
+path, and import their sibling modules by name (`from common import ...`); their tests import
+them the same way.
+"""
 
 import importlib.util
 import sys
+from pathlib import Path
 
 import pytest
 
 REQUIRED = ("torch", "numpy", "pandas", "typer", "yaml")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -12,10 +12,11 @@ import pytest
 import yaml
 
 import pipeline.stages  # noqa: F401  (registers the commands)
+from diffurec.datasets import find_dataset
 from pipeline.app import main
-from pipeline.datasets import SOURCES, bundled_inter
+from pipeline.recbole_install import bundled_inter
 
-ML100K_INTER = bundled_inter(SOURCES["ml-100k"])
+ML100K_INTER = bundled_inter(find_dataset("ml-100k"))
 MIRROR = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "recbole-mirror"
 needs_mirror = pytest.mark.skipif(not MIRROR.is_dir(), reason=f"shared dataset mirror {MIRROR} absent")
 

@@ -13,7 +13,7 @@ import sys, time
 from pathlib import Path
 import typer
 from pipeline.app import main
-from pipeline.fileio import atomic_path
+from pipeline.files.atomic_write import atomic_path
 cli = typer.Typer()
 @cli.command()
 def slow(out: Path) -> None:

@@ -15,9 +15,9 @@ from diffurec.errors import DataError
 from diffurec.metrics import summarize
 from diffurec.preprocess import preprocess
 from diffurec.split import leave_one_out
-from pipeline.atomic_file import read_inter
+from pipeline.files.recbole_inter import read_inter
 from pipeline.recbole_compat import recbole_session
-from pipeline.recbole_runner import check_same_split, prepare, recbole_settings, recbole_split, write_atomic_inter
+from pipeline.recbole_runner import check_same_split, prepare, recbole_settings, recbole_split, write_split_inter
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +28,7 @@ def ml100k_split() -> pd.DataFrame:
 def recbole_view(split: pd.DataFrame, folder, max_len: int) -> pd.DataFrame:
     """The split as RecBole builds it from our atomic file (no training)."""
     run = RecBoleModelConfig(model="SASRec", loss_type="CE", max_len=max_len)
-    write_atomic_inter(split, folder / "data")
+    write_split_inter(split, folder / "data")
     with recbole_session(folder / "recbole.log", "split"):
         return recbole_split(prepare(run, recbole_settings(run, max_len, 0, folder / "data", folder / "ckpt")))
 

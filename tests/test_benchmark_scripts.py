@@ -13,8 +13,8 @@ import yaml
 
 from diffurec.sequences import encode
 from diffurec.train import build_model
-from pipeline.checkpoint import save_model
-from pipeline.data_tables import read_split
+from pipeline.files.checkpoint import save_model
+from pipeline.files.data_tables import read_split
 from tests.synthetic import cycle_split, tiny_config
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,16 +12,16 @@ import torch
 import yaml
 
 from data_stage_support import ML100K_INTER, assert_refused, run_cli
-from diffurec.case_study import dataset_groups
+from diffurec.report.case_study import dataset_groups
 from diffurec.config import ModelConfig
-from diffurec.groups import group_metrics
+from diffurec.report.groups import group_metrics
 from diffurec.metrics import summarize
 from diffurec.model import DiffuRec
 from diffurec.preprocess import preprocess
 from diffurec.sequences import encode
 from diffurec.split import leave_one_out
-from pipeline.atomic_file import read_inter
-from pipeline.checkpoint import save_model
+from pipeline.files.recbole_inter import read_inter
+from pipeline.files.checkpoint import save_model
 
 KS = (5, 10, 20)
 SEEDS = (0, 1)

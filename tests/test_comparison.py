@@ -13,7 +13,7 @@ import yaml
 from scipy import stats
 
 from data_stage_support import assert_refused, run_cli
-from diffurec.comparison import (
+from diffurec.report.comparison import (
     BaselineRun,
     DatasetTable,
     Method,

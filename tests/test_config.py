@@ -63,6 +63,8 @@ def test_params_yaml_loads_with_every_section_typed():
         ("train.selection", "hr10", "train.selection must be one of"),
         ("train.batching", "random", "train.batching must be one of"),
         ("eval.averaging", "items", "eval.averaging must be one of"),
+        ("train.compile", "inductor", r"train.compile must be one of \['auto', 'eager', 'compiled'\], got 'inductor'"),
+        ("eval.compile", False, r"eval.compile must be one of .*got the boolean False; write one of those words"),
         ("data.filters", {"ml-2m": {"min_item_inter": 1}}, "data.filters names unknown dataset 'ml-2m'"),
         ("data.filters", {"ml-1m": {"min_item_inter": 0}}, r"data.filters.ml-1m.min_item_inter must be >= 1"),
         ("data.filters", {"ml-1m": {"min_items": 1}}, r"unknown key\(s\) \['data.filters.ml-1m.min_items'\]"),

@@ -49,7 +49,7 @@ def test_one_step_diffusion_of_the_embedding_is_eq_19():
     noise = torch.tensor([[0.3, 0.7]])
     alpha0 = 1 - SCHEDULE.betas[0].item()
     expected = math.sqrt(alpha0) * embedding + math.sqrt(1 - alpha0) * noise
-    torch.testing.assert_close(diffuse_embedding(embedding, SCHEDULE, noise), expected)
+    torch.testing.assert_close(diffuse_embedding(embedding, SCHEDULE.alpha_bars[0].item(), noise), expected)
 
 
 def test_constant_offset_noise_shifts_every_dimension_by_offset_times_delta_c():

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from data_stage_support import ML100K_INTER, MIRROR, assert_refused, needs_mirror, run_cli, write_params
-from diffurec.config import DATASETS
-from pipeline.datasets import SOURCES, recbole_url
+from diffurec.datasets import CATALOGUE, DATASETS
+from pipeline.recbole_install import recbole_url
 
 BEAUTY_ZIP = MIRROR / "Amazon_ratings" / "Amazon_Beauty.zip"
 
@@ -32,12 +32,11 @@ def assert_nothing_left(out: Path) -> None:
     assert not out.parent.exists() or not any(out.parent.iterdir())
 
 
-def test_every_configurable_dataset_has_a_source_matching_recbole():
-    assert tuple(SOURCES) == DATASETS
-    for key, source in SOURCES.items():
-        if source.archive is not None:
-            assert recbole_url(key).endswith("/ProcessedDatasets/" + source.archive)
-            assert Path(source.archive).stem == Path(source.inter).stem
+def test_every_dataset_has_a_source_matching_recbole():
+    for dataset in CATALOGUE:
+        if dataset.archive is not None:
+            assert recbole_url(dataset.key).endswith("/ProcessedDatasets/" + dataset.archive)
+            assert Path(dataset.archive).stem == Path(dataset.inter).stem
 
 
 def test_ml100k_is_copied_from_the_recbole_wheel_with_its_checksum(tmp_path):

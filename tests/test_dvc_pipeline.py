@@ -85,6 +85,18 @@ def test_offset_change_reruns_only_the_v2_training_runs(committed_repo: Path) ->
     assert changed == expected
 
 
+def test_an_ablation_param_reruns_only_the_ablation_and_its_report(committed_repo: Path) -> None:
+    # `dvc exp run -S 'ablation.steps=[1,32]'`: new inference settings, the same trained models.
+    _set_params(committed_repo, ablation={"steps": [1, 32]})
+    changed = _changed_stages(committed_repo)
+    params = yaml.safe_load((committed_repo / "params.yaml").read_text())
+    runs = {
+        f"ablation@{dataset}-{variant}-{seed}"
+        for dataset in params["datasets"] for variant in params["variants"] for seed in params["seeds"]
+    }
+    assert changed == runs | {"ablation-report"}
+
+
 def test_shared_model_change_reruns_every_variant_but_not_the_data(committed_repo: Path) -> None:
     _set_params(committed_repo, model={"hidden": 32})
     changed = _changed_stages(committed_repo)
@@ -101,6 +113,20 @@ def test_more_seeds_add_runs_and_refresh_the_reports(committed_repo: Path) -> No
     assert f"evaluate@{dataset}-v2-{new_seed}" in changed
     assert {"ttest", "tables"} <= changed
     assert not any(name.startswith("train-") and name.endswith(f"-{params['seeds'][0]}") for name in changed)
+
+
+def test_tsne_reruns_for_the_first_seeds_model_alone(committed_repo: Path) -> None:
+    params = yaml.safe_load((committed_repo / "params.yaml").read_text())
+    dataset, first = params["datasets"][0], params["seeds"][0]
+    run = committed_repo / "runs" / "train" / dataset / "v1" / f"seed{first}"
+    # A rerun whose model.pt came out the same: only its curve and timings differ.
+    (run / "history.tsv").write_text("epoch\tloss\n1\t0.5\n")
+    changed = _changed_stages(committed_repo)
+    assert f"ensemble@{dataset}-v1" in changed and f"tsne@{dataset}-v1" not in changed
+    _set_params(committed_repo, seeds=[*params["seeds"], max(params["seeds"]) + 1])
+    assert f"tsne@{dataset}-v1" not in _changed_stages(committed_repo)
+    (run / "model.pt").write_text("other weights")
+    assert f"tsne@{dataset}-v1" in _changed_stages(committed_repo)
 
 
 def test_dvc_accepts_the_official_profile(committed_repo: Path) -> None:
@@ -125,31 +151,34 @@ def test_every_model_key_is_tracked_by_the_training_runs_that_read_it() -> None:
 
 def _diffurec_closure(*modules: str) -> set[str]:
     """The diffurec files `modules` import, directly or not (read from their source, not run).
-    config.py and errors.py are left out: params are tracked by value, errors compute nothing."""
+    config.py and errors.py, and what only they import, are left out: params are tracked by
+    value (config.py's lists of valid values with them), errors compute nothing."""
     import ast
 
+    left_out = {"diffurec/config.py", "diffurec/errors.py"}
     seen: set[str] = set()
     todo = [f"diffurec/{name}.py" for name in modules]
     while todo:
         path = todo.pop()
-        if path in seen:
+        if path in seen or path in left_out:
             continue
         seen.add(path)
         for node in ast.walk(ast.parse((ROOT / path).read_text())):
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("diffurec."):
                 todo.append(node.module.replace(".", "/") + ".py")
-    return seen - {"diffurec/config.py", "diffurec/errors.py"}
+    return seen
 
 
 def test_stages_that_run_a_model_depend_on_all_of_its_code() -> None:
     # A byte-stable model.pt does not change when only the reverse process's code does, so the
     # stages that run the model must list that code themselves, or they would keep stale results.
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
-    running = _diffurec_closure("model", "inference") | {"pipeline/checkpoint.py"}
+    running = _diffurec_closure("model", "inference") | {"pipeline/files/checkpoint.py"}
     expected = {
         "train-baseline": running | _diffurec_closure("train"),
         "evaluate": running,
         "ensemble": running,
+        "ablation": running,
         "tsne": running,
     }
     for name, needed in expected.items():

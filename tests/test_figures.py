@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from diffurec.figures import group_bars_figure, sample_users, tsne_figure, tsne_points
+from diffurec.report.figures import group_bars_figure, sample_users, tsne_figure, tsne_points
 
 
 def _png(figure) -> bytes:

@@ -1,5 +1,5 @@
 """benchmarks/gpu_reproduction.py, run on CPU: the budgeted run, what it packs, and the document
-rendered from it; plus the paper comparison in diffurec.reproduction against hand-computed values."""
+rendered from it; plus the paper comparison in benchmarks/reproduction.py against hand-computed values."""
 
 from __future__ import annotations
 
@@ -16,13 +16,12 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from diffurec.reproduction import compare, reading
+import gpu_reproduction
 from diffurec.train import fit
+from reproduction import compare, reading
 from tests.synthetic import cycle_split
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
-import gpu_reproduction  # noqa: E402
 
 METRICS = ("HR@5", "HR@10", "HR@20", "NDCG@5", "NDCG@10", "NDCG@20")
 
@@ -140,7 +139,7 @@ def test_a_run_within_budget_trains_every_seed_and_renders_the_document(tmp_path
     assert all(r["sensitivity"]["t"] == 31 and 0 < 100 * r["sensitivity"]["x_t"] < r["sensitivity"]["history"]
                for r in done)
     baseline = [r["sensitivity"] for r in done if r["variant"] == "baseline"]
-    assert (f"(`diffurec.sensitivity`, 120 test users, t = 31): its mean relative change when x_t is redrawn is "
+    assert (f"(`benchmarks/sensitivity.py`, 120 test users, t = 31): its mean relative change when x_t is redrawn is "
             f"DiffuRec {sum(s['x_t'] for s in baseline) / 2:.1e} (history {sum(s['history'] for s in baseline) / 2:.2f}), "
             "Modified V1 ") in text
 
@@ -223,7 +222,7 @@ def test_bad_inputs_are_refused_with_one_line_and_no_output(tmp_path):
     done = _cli("run", split, "--out", out, "--profile", profile, "--variant", "v3")
     assert done.returncode == 2 and done.stderr.strip() == "error: unknown variant 'v3'; choose from ['baseline', 'v1', 'v2']"
     assert not out.exists()
-    done = _cli("report", tmp_path / "nowhere")
+    done = _cli("report", tmp_path / "nowhere", "--doc", tmp_path / "doc.md")
     assert done.returncode == 2
     assert "nowhere/results.json: not found; pass the folder the device run's files came back to" in done.stderr
 
@@ -252,9 +251,9 @@ def test_a_speed_phase_cut_by_the_budget_reports_the_epochs_it_finished(tmp_path
     assert "None started: the budget ran out first." in text
 
 
-# --- benchmarks/fidelity_queue.py: the prioritized queue of issue 13 and its ledger ------------
+# --- benchmarks/device_queue.py: the prioritized queue of issue 13 and its ledger ------------
 
-import fidelity_queue as fq  # noqa: E402
+import device_queue as fq  # noqa: E402
 
 from diffurec.errors import DataError  # noqa: E402
 
@@ -281,7 +280,8 @@ def test_the_queue_skips_settled_runs_and_runs_that_do_not_fit(tmp_path, monkeyp
         fq.Experiment("EA", "measured by an earlier call", (fq.Run("settled", profile=str(profile)),)),
         fq.Experiment("EB", "a curve with test", (fq.Run("curve", profile=str(profile), test_each_validation=True,
                                                          overrides=("train.eval_every=2",)),)),
-        fq.Experiment("EC", "too long for what is left", (fq.Run("huge", profile=str(profile)),)),
+        # Another seed: runs that compute the same thing under other names count as one.
+        fq.Experiment("EC", "too long for what is left", (fq.Run("huge", profile=str(profile), seed=1),)),
         fq.Experiment("ED", "short", (fq.Run("small", profile=str(profile), overrides=("train.epochs=1",)),)),
     )
     monkeypatch.setattr(fq, "QUEUE", queue)
@@ -301,7 +301,7 @@ def test_the_queue_skips_settled_runs_and_runs_that_do_not_fit(tmp_path, monkeyp
     (ledger / "2026-01-01T000000Z-nvidia-h200.json").write_text(json.dumps(
         {"format": fq.FORMAT, "call": {}, "experiments": [{"id": "EA", "runs": [earlier]}, {"id": "EC", "runs": [huge]}]}))
     out = tmp_path / "out"
-    _queue_invoke("run", "--out", out, "--split", split, "--ledger", ledger, "--budget", 600,
+    _queue_invoke("run", "--out", out, "--splits", split.parent, "--ledger", ledger, "--budget", 600,
                   "--workdir", tmp_path / "work", *[a for s in CPU for a in ("-S", s)])
 
     (call,) = _ledger_files(out)
@@ -328,6 +328,12 @@ def test_the_queue_skips_settled_runs_and_runs_that_do_not_fit(tmp_path, monkeyp
     timing = curve["timing"]
     assert small["predicted_s"] == round(timing["setup_s"] + timing["epoch_s"] + timing["valid_s"] + timing["test_s"], 1)
     assert small["spec"]["overrides"] == ["train.epochs=1", *CPU] and small["planned_epochs"] == 1
+    # Every run of ours keeps the evaluate stage's per-user ranks, users in its order.
+    from pipeline.files.run_results import read_ranks
+    stage_ranks = read_ranks(tmp_path / "work" / "EB-curve" / "runs" / "eval" / dataset / "baseline" / "seed0" / "ranks.parquet")
+    assert fq.unpack_ranks(curve["ranks"]).tolist() == stage_ranks.tolist()
+    assert curve["ranks"]["users_sha256"] == fq._users_digest(stage_ranks.index)
+    assert curve["seconds_to_best"] <= curve["seconds_total"]
 
     # The report: a table per experiment naming the ledger file, and the curve with its tests.
     ingested = tmp_path / "ingested"
@@ -351,7 +357,7 @@ def test_the_queue_skips_settled_runs_and_runs_that_do_not_fit(tmp_path, monkeyp
     # A second call on the ingested ledger finds what the first one ran settled: nothing starts.
     monkeypatch.setattr(fq, "QUEUE", queue[1:2] + queue[3:])
     again = tmp_path / "again"
-    _queue_invoke("run", "--out", again, "--split", split, "--ledger", ingested, "--budget", 600,
+    _queue_invoke("run", "--out", again, "--splits", split.parent, "--ledger", ingested, "--budget", 600,
                   *[a for s in CPU for a in ("-S", s)])
     (second,) = _ledger_files(again)
     assert _runs(second) == {}
@@ -366,7 +372,7 @@ def test_a_ledger_file_is_never_overwritten(tmp_path, monkeypatch):
     out.mkdir()
     (out / "2026-01-01T000000Z-cpu.json").write_text("an earlier call's ledger")
     with pytest.raises(DataError, match="2026-01-01T000000Z-cpu.json: exists; a ledger file is never overwritten"):
-        CliRunner().invoke(fq.app, ["run", "--out", str(out), "--split", str(split), "--ledger", str(tmp_path / "none"),
+        CliRunner().invoke(fq.app, ["run", "--out", str(out), "--splits", str(split.parent), "--ledger", str(tmp_path / "none"),
                                     "-S", "train.device=cpu", "-S", "eval.device=cpu"], catch_exceptions=False)
     assert (out / "2026-01-01T000000Z-cpu.json").read_text() == "an earlier call's ledger"
 
@@ -390,7 +396,7 @@ def test_a_queued_run_cut_by_the_budget_is_recorded_cut_with_its_finished_epochs
     monkeypatch.setattr(fq, "QUEUE", queue)
     out = tmp_path / "out"
     # 100,000 epochs never finish in 8 s; setting up takes far less.
-    _queue_invoke("run", "--out", out, "--split", split, "--ledger", tmp_path / "none",
+    _queue_invoke("run", "--out", out, "--splits", split.parent, "--ledger", tmp_path / "none",
                   "--budget", gpu_reproduction.PACKING_S + 8, "-S", "train.device=cpu", "-S", "eval.device=cpu")
     (call,) = _ledger_files(out)
     (section,) = call["experiments"]
@@ -409,12 +415,12 @@ def test_a_queued_run_cut_by_the_budget_is_recorded_cut_with_its_finished_epochs
 def test_workloads_of_the_real_queue_follow_its_recipes():
     dataset = "amazon-beauty"
     ids = [e.id for e in fq.QUEUE]
-    assert ids == ["E2", "E1", "E3", "E4"]
+    assert ids == ["E2", "E1", "E3", "E4", "G-amazon-beauty", "G-amazon-toys-games", "G-ml-1m"]
     for experiment in fq.QUEUE:
         for run in experiment.runs:
             if run.kind == "ours":
                 fq.Config.from_dict(fq.raw_config(run, dataset, []))  # every override names a real switch
-    e2, e1, e3, e4 = fq.QUEUE
+    e2, e1, e3, e4 = fq.FIDELITY
     assert fq.workload(e2.runs[0], dataset, []) == fq.Workload(11, 1, 1, settling_epochs=11, planned_epochs=11)
     assert fq.workload(e2.runs[1], dataset, []) == fq.Workload(11, 1, 1, settling_epochs=11, planned_epochs=11)
     # 120 epochs validated every 10, tested at each validation and once more by the evaluate stage.
@@ -426,16 +432,28 @@ def test_workloads_of_the_real_queue_follow_its_recipes():
     assert fq.validation_epochs(official)[-2:] == [481, 500]
     assert fq.workload(e3.runs[0], dataset, []) == fq.Workload(121, 6, 1, settling_epochs=121, planned_epochs=500)
     assert [r.name for r in e4.runs] == ["control", "weight-decay-0", "batch-512", "shuffled-batches", "official-network"]
+    # The grid: every variant of a seed before the next; Beauty's new seeds first. E4's control
+    # computes what the grid's Beauty seed-0 DiffuRec run computes, so either settles the other.
+    beauty = fq.QUEUE[4]
+    assert [(r.variant, r.seed) for r in beauty.runs[:4]] == [("baseline", 2), ("v1", 2), ("v2", 2), ("baseline", 3)]
+    assert [r.seed for r in beauty.runs][-3:] == [1, 1, 1] and len(beauty.runs) == 15
+    assert {r.dataset for e in fq.QUEUE[5:] for r in e.runs} == {"amazon-toys-games", "ml-1m"}
+    control = fq.spec(e4, e4.runs[0], dataset, [])
+    (seed0,) = [r for r in beauty.runs if (r.variant, r.seed) == ("baseline", 0)]
+    grid_spec = fq.spec(beauty, seed0, dataset, [])
+    assert grid_spec != control and fq.same_run(grid_spec, control)
+    assert fq.workload(seed0, dataset, []) == fq.Workload(41, 9, 1, settling_epochs=41, planned_epochs=41)
 
 
 def test_planning_predicts_from_the_run_itself_else_from_its_recipe():
     run_spec = {"experiment": "E", "run": "r", "kind": "ours", "dataset": "d", "variant": "baseline", "seed": 0,
                 "recipe": "p.yaml", "overrides": [], "args": []}
     work = fq.Workload(epochs=10, validations=2, tests=3, settling_epochs=10, planned_epochs=10)
-    sibling = {"spec": {**run_spec, "run": "other"}, "timing": {"setup_s": 1.0, "epoch_s": 2.0, "valid_s": 3.0, "test_s": 4.0}}
+    # Same recipe, other overrides (a record differing only in its names would be the run itself).
+    sibling = {"spec": {**run_spec, "run": "other", "overrides": ["train.lr=0.002"]}, "timing": {"setup_s": 1.0, "epoch_s": 2.0, "valid_s": 3.0, "test_s": 4.0}}
     own_cut = {"spec": run_spec, "settled": False, "timing": {"setup_s": 5.0, "epoch_s": 1.0, "valid_s": None, "test_s": None}}
     elsewhere = {"spec": {**run_spec, "recipe": "q.yaml"}, "timing": {"setup_s": 0, "epoch_s": 0, "valid_s": 0, "test_s": 0}}
-    older = {"spec": {**run_spec, "run": "older"}, "timing": {"setup_s": 9.0, "epoch_s": 9.0, "valid_s": 9.0, "test_s": 9.0}}
+    older = {"spec": {**run_spec, "run": "older", "overrides": ["train.lr=0.003"]}, "timing": {"setup_s": 9.0, "epoch_s": 9.0, "valid_s": 9.0, "test_s": 9.0}}
     assert fq.predict_s(run_spec, work, [elsewhere]) is None
     # The latest run of the same recipe, not a mix of its runs with other overrides.
     assert fq.predict_s(run_spec, work, [older, sibling, elsewhere]) == 1 + 10 * 2 + 2 * 3 + 3 * 4
@@ -447,6 +465,8 @@ def test_planning_predicts_from_the_run_itself_else_from_its_recipe():
     assert fq.decide(run_spec, work, [], left_s=1.0, first=False).reason == "no timing to predict it from"
     settled = {"spec": run_spec, "settled": True, "ledger": "x.json", "timing": None}
     assert fq.decide(run_spec, work, [settled], left_s=1e9, first=True) == fq.Decision(False, "settled in x.json")
+    renamed = {"spec": {**run_spec, "experiment": "G", "run": "grid-name"}, "settled": True, "ledger": "y.json", "timing": None}
+    assert fq.decide(run_spec, work, [renamed], left_s=1e9, first=True) == fq.Decision(False, "settled in y.json")
 
 
 # Printed as trainer.model_train prints (its print calls, verbatim formats), for 5 epochs with
@@ -546,7 +566,7 @@ def test_the_official_code_runs_in_a_copy_and_its_printed_metrics_are_recorded(t
     monkeypatch.setattr(fq, "QUEUE", (fq.Experiment("E2", "q", (fq.Run("official-code", kind="official", args=args),)),))
     split, _ = _inputs(tmp_path, epochs=1)
     out = tmp_path / "out"
-    output = _queue_invoke("run", "--out", out, "--split", split, "--anchors", anchors, "--ledger", tmp_path / "none",
+    output = _queue_invoke("run", "--out", out, "--splits", split.parent, "--anchors", anchors, "--ledger", tmp_path / "none",
                            "--workdir", tmp_path / "work")
     (run,) = _runs(_ledger_files(out)[0]).values()
     assert run["status"] == "done" and run["settled"] and run["epochs_finished"] == 3
@@ -566,7 +586,7 @@ def test_the_official_code_runs_in_a_copy_and_its_printed_metrics_are_recorded(t
     endless = (*(a if a != "3" else "100000" for a in args), "--patience", "100000")
     monkeypatch.setattr(fq, "QUEUE", (fq.Experiment("E2", "q", (fq.Run("official-code", kind="official", args=endless),)),))
     cut_out = tmp_path / "cut"
-    _queue_invoke("run", "--out", cut_out, "--split", split, "--anchors", anchors, "--ledger", tmp_path / "none",
+    _queue_invoke("run", "--out", cut_out, "--splits", split.parent, "--anchors", anchors, "--ledger", tmp_path / "none",
                   "--workdir", tmp_path / "cut-work", "--budget", gpu_reproduction.PACKING_S + 10)
     (cut,) = _runs(_ledger_files(cut_out)[0]).values()
     assert cut["status"] == "cut" and cut["test"] is None and not cut["settled"]

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from data_stage_support import ML100K_INTER
-from diffurec.case_study import DatasetCase, VariantRanks, dataset_groups, ensemble_gains
+from diffurec.report.case_study import DatasetCase, VariantRanks, dataset_groups, ensemble_gains
 from diffurec.config import ModelConfig
-from diffurec.groups import (
+from diffurec.report.groups import (
     HEAD,
     LONG_TAIL,
     Grouping,
@@ -29,7 +29,7 @@ from diffurec.model import DiffuRec
 from diffurec.preprocess import preprocess
 from diffurec.sequences import SequenceData, encode, evaluation_windows
 from diffurec.split import leave_one_out
-from pipeline.atomic_file import read_inter
+from pipeline.files.recbole_inter import read_inter
 
 QUINTILES = (20.0, 40.0, 60.0, 80.0)
 

@@ -5,8 +5,9 @@ import pandas as pd
 import pytest
 import torch
 
-from diffurec.metrics import batch_mean, hit_rate, ndcg, summarize, target_ranks
-from diffurec.popularity import popularity_ranks, popularity_scores
+from diffurec.errors import ConfigError
+from diffurec.metrics import batch_mean, check_cutoffs, hit_rate, ndcg, summarize, target_ranks
+from diffurec.report.popularity import popularity_ranks, popularity_scores
 from diffurec.sequences import encode, evaluation_windows
 
 INF = float("inf")
@@ -116,3 +117,10 @@ def test_batch_mean_is_the_mean_of_consecutive_batch_means():
     assert summarize(ranks, [10])["HR@10"] == pytest.approx(0.6)
     with pytest.raises(ValueError):
         batch_mean(values, 0)
+
+
+def test_cut_offs_up_to_the_number_of_items_pass_and_beyond_it_are_refused():
+    check_cutoffs((5, 10, 40), 40, "ml-100k")
+    refusal = r"eval.ks lists 41, but ml-100k has only 40 items .* at most 40 \(it is \[5, 41\]\)"
+    with pytest.raises(ConfigError, match=refusal):
+        check_cutoffs((5, 41), 40, "ml-100k")

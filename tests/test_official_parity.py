@@ -48,7 +48,6 @@ from pathlib import Path
 from typing import NamedTuple
 from unittest import mock
 
-import numpy as np
 import pytest
 import torch
 import yaml

@@ -11,7 +11,7 @@ import pytest
 
 from data_stage_support import ML100K_INTER, MIRROR, assert_refused, needs_mirror, run_cli, write_params
 from diffurec.preprocess import k_core, preprocess
-from pipeline.atomic_file import read_inter
+from pipeline.files.recbole_inter import read_inter
 
 
 def frame(rows: list[tuple[str, str, float]]) -> pd.DataFrame:

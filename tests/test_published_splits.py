@@ -15,8 +15,7 @@ import pytest
 
 from data_stage_support import MIRROR, assert_refused, run_cli, write_params
 from diffurec.errors import DataError
-from diffurec.published import compare_with_published
-from pipeline.data_tables import read_published
+from published import compare_with_published, read_published
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"

@@ -20,10 +20,10 @@ from diffurec.config import RECBOLE_MODEL_SETTINGS, RecBoleModelConfig
 from diffurec.metrics import summarize
 from diffurec.preprocess import preprocess
 from diffurec.split import leave_one_out
-from pipeline.atomic_file import read_inter
-from pipeline.datasets import recbole_dir
+from pipeline.files.recbole_inter import read_inter
+from pipeline.recbole_install import recbole_dir
 from pipeline.recbole_compat import build_config, load_checkpoint, recbole_session
-from pipeline.recbole_runner import RECBOLE_DATASET, prepare, recbole_settings, train_and_rank, write_atomic_inter
+from pipeline.recbole_runner import RECBOLE_DATASET, prepare, recbole_settings, train_and_rank, write_split_inter
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = {"epochs": 2, "max_len": 5, "hidden_size": 8, "inner_size": 16, "train_batch_size": 512}
@@ -40,7 +40,7 @@ def test_a_recbole_model_trains_and_ranks_without_writing_outside_its_folders(tm
     cwd.mkdir()
     monkeypatch.chdir(cwd)
     run = RecBoleModelConfig(model="SASRec", loss_type="CE", **TINY)
-    write_atomic_inter(small_split, tmp_path / "data")
+    write_split_inter(small_split, tmp_path / "data")
     settings = recbole_settings(run, 50, 0, tmp_path / "data", tmp_path / "checkpoints")
     with recbole_session(tmp_path / "recbole.log", "test", threads=1) as bar:
         prepared = prepare(run, settings)
@@ -92,6 +92,6 @@ def test_settings_params_may_set_are_recbole_settings_of_that_model(model):
 
 def test_the_package_and_the_cli_import_without_recbole():
     # GPU machines run the DiffuRec stages without RecBole installed.
-    code = "import sys; sys.modules['recbole'] = None; import diffurec.comparison, diffurec.config, pipeline.stages"
+    code = "import sys; sys.modules['recbole'] = None; import diffurec.report.comparison, diffurec.config, pipeline.stages"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert result.returncode == 0, result.stderr

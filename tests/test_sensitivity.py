@@ -1,4 +1,4 @@
-"""diffurec.sensitivity: x_t reaches x0_hat only through lambda * (x_t + d), so its influence is
+"""benchmarks/sensitivity.py: x_t reaches x0_hat only through lambda * (x_t + d), so its influence is
 zero at delta = 0 and, for small delta, proportional to delta."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import dataclasses
 import pytest
 import torch
 
-from diffurec.sensitivity import history_sensitivity, x_t_sensitivity
 from diffurec.train import build_model
+from sensitivity import history_sensitivity, x_t_sensitivity
 from tests.synthetic import tiny_config
 
 

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from diffurec.significance import (
+from diffurec.report.significance import (
+    PAPER_HALF_UNIT,
     PairedTTest,
     PaperRowCheck,
     PrintedTTest,
@@ -22,8 +23,7 @@ from diffurec.significance import (
     signed_rank_test,
     t_rounding_bound,
 )
-from pipeline.report_inputs import load_paper_tables
-from pipeline.stages.ttest import PAPER_HALF_UNIT
+from pipeline.files.paper_tables import load_paper_tables
 
 PAPER = load_paper_tables(Path(__file__).resolve().parents[1] / "reference/paper_tables.yaml")
 

@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 
 from data_stage_support import ML100K_INTER, MIRROR, assert_refused, needs_mirror, run_cli, write_params
-from diffurec.dataset_stats import dataset_statistics
+from diffurec.report.dataset_stats import dataset_statistics
 from diffurec.errors import DataError
 from diffurec.preprocess import preprocess
 from diffurec.split import leave_one_out
-from pipeline.atomic_file import read_inter
+from pipeline.files.recbole_inter import read_inter
 
 
 @pytest.fixture(scope="module")

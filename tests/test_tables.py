@@ -16,8 +16,8 @@ import pipeline.stages.tables  # noqa: F401  (registers the command)
 import pipeline.stages.ttest  # noqa: F401
 from diffurec.errors import DataError
 from diffurec.metrics import summarize
-from diffurec.significance import PairedTTest, SignedRankTest, VariantComparison, paired_ttest
-from diffurec.tables import PaperTables, VariantRuns, markdown_table, metric_names, render_table3, render_table4
+from diffurec.report.significance import PairedTTest, SignedRankTest, VariantComparison, paired_ttest
+from diffurec.report.tables import PaperTables, VariantRuns, markdown_table, metric_names, render_table3, render_table4
 from pipeline.app import app
 
 REPO = Path(__file__).resolve().parents[1]
@@ -226,6 +226,7 @@ def test_render_table3_on_a_known_fixture() -> None:
         means={"amazon-beauty": {"v1": (0.0974, 0.0556)}},
         stds={"amazon-beauty": {"v1": (0.0021, 0.0012)}},
         printed_table4={},
+        reported={},
     )
     text = render_table3(["amazon-beauty"], ["v1"], ["HR@10", "NDCG@10"], runs, paper)
     assert "| V1 (+cross-attention) | mean ± std over 2 seeds | 0.1500 ± 0.0707 | 0.0600 ± 0.0141 |" in text

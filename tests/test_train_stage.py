@@ -114,6 +114,25 @@ def test_a_resume_state_from_other_params_is_not_taken_up(tmp_path: Path) -> Non
     assert json.loads((workdir / "run" / "train.json").read_text())["epochs"] == 2
 
 
+def test_cut_offs_beyond_the_number_of_items_are_refused_before_any_work(tmp_path: Path) -> None:
+    workdir = _workdir(tmp_path)
+    params = yaml.safe_load((workdir / "params.yaml").read_text())
+    params["eval"]["ks"] = [10, 50]
+    (workdir / "params.yaml").write_text(yaml.safe_dump(params))
+    split = workdir / "data" / "split" / "ml-100k.parquet"
+    split.parent.mkdir(parents=True)
+    (workdir / "split.parquet").rename(split)
+    expected = ("error: params: eval.ks lists 50, but ml-100k has only 40 items after filtering, so HR@50 would be "
+                "1 for any model; lower eval.ks to at most 40 (it is [10, 50])\n")
+    # No model is trained: evaluate and ensemble refuse before they look for one.
+    for command in (["train", "ml-100k", "v1", "0"], ["evaluate", "ml-100k", "v1", "0"], ["ensemble", "ml-100k", "v1"],
+                    ["baselines", "ml-100k", "GRU4Rec"]):
+        done = subprocess.run([sys.executable, "-m", "pipeline", *command], cwd=workdir, capture_output=True,
+                              text=True, env=_env())
+        assert (done.returncode, done.stderr) == (2, expected), command
+    assert not (workdir / "runs").exists()
+
+
 def test_evaluate_writes_metrics_and_a_rank_per_user(tmp_path: Path) -> None:
     workdir, params, split = _evaluated_run(tmp_path)
 
@@ -131,7 +150,7 @@ def test_the_same_weights_give_the_same_checkpoint_bytes(tmp_path: Path) -> None
     # DVC compares outputs by hash: a rerun that reproduces the weights must reproduce model.pt.
     from diffurec.config import ModelConfig
     from diffurec.train import build_model
-    from pipeline.checkpoint import load_model, save_model
+    from pipeline.files.checkpoint import load_model, save_model
 
     model = build_model(40, ModelConfig(hidden=16, blocks=1, heads=2, max_len=10), "v2", seed=0)
     items = [f"i{k}" for k in range(40)]
@@ -152,7 +171,7 @@ def test_a_damaged_checkpoint_is_one_error_naming_it_and_a_damaged_resume_state_
     from diffurec.config import ModelConfig
     from diffurec.errors import DataError
     from diffurec.train import build_model
-    from pipeline.checkpoint import load_model, load_resume, save_model
+    from pipeline.files.checkpoint import load_model, load_resume, save_model
 
     model = build_model(40, ModelConfig(hidden=16, blocks=1, heads=2, max_len=10), "v2", seed=0)
     good = tmp_path / "good.pt"
@@ -175,7 +194,7 @@ def test_evaluation_outputs_replace_the_old_ones_together_or_not_at_all(tmp_path
     import pytest
 
     from diffurec.sequences import encode
-    from pipeline.stages.evaluate import _write_results
+    from pipeline.files.run_results import write_evaluation
     from tests.synthetic import tiny_config
 
     data = encode(cycle_split(n_users=20, n_items=10, seed=0))
@@ -191,13 +210,13 @@ def test_evaluation_outputs_replace_the_old_ones_together_or_not_at_all(tmp_path
     with monkeypatch.context() as patch:
         patch.setattr(pd.DataFrame, "to_parquet", disk_full)
         with pytest.raises(OSError, match="No space left"):
-            _write_results(out, data, ranks, tiny_config())
+            write_evaluation(out, data.users, ranks, tiny_config().eval)
     # metrics.json was written before the failure, but only into the staging folder.
     assert (out / "metrics.json").read_text() == "old metrics"
     assert (out / "ranks.parquet").read_text() == "old ranks"
     assert sorted(path.name for path in tmp_path.iterdir()) == ["seed0"]
 
-    _write_results(out, data, ranks, tiny_config())
+    write_evaluation(out, data.users, ranks, tiny_config().eval)
     assert sorted(path.name for path in out.iterdir()) == ["metrics.json", "ranks.parquet"]
     assert json.loads((out / "metrics.json").read_text())["users"] == 20
     assert pd.read_parquet(out / "ranks.parquet")["rank"].tolist() == ranks.tolist()
@@ -220,7 +239,7 @@ def test_the_printed_algorithm_3_ensembles_the_first_seeds_model_over_inference_
     # Seed 1 was never trained: the printed reading needs only seed 0's model, ours needs both.
     assert ensemble("inference", [0, 1]).returncode == 0
     # The inference seeds only redraw x_T, lambda and the reverse noise, which barely reach x0_hat
-    # (diffurec.sensitivity), so averaging over them leaves almost every rank as it was.
+    # (benchmarks/sensitivity.py), so averaging over them leaves almost every rank as it was.
     agree = (pd.read_parquet(ranks)["rank"] == evaluated["rank"]).mean()
     assert agree >= 0.95
     refused = ensemble("runs", [0, 1])

@@ -9,13 +9,15 @@ from typing import Annotated
 import numpy as np
 import typer
 
+from diffurec.datasets import find_dataset
 from diffurec.errors import ConfigError
-from diffurec.metrics import summarize
+from diffurec.metrics import check_cutoffs, summarize
+from diffurec.report.dataset_stats import dataset_statistics
 from pipeline import layout
 from pipeline.app import app
-from pipeline.data_tables import read_split
-from pipeline.datasets import dataset_source
-from pipeline.fileio import atomic_dir, write_json, write_text, write_with
+from pipeline.arguments import DatasetKey
+from pipeline.files.atomic_write import atomic_dir, write_json, write_text, write_with
+from pipeline.files.data_tables import read_split
 from pipeline.params import DEFAULT_PARAMS, load_config
 from pipeline.recbole_compat import recbole_session
 from pipeline.recbole_runner import (
@@ -24,13 +26,13 @@ from pipeline.recbole_runner import (
     recbole_settings,
     recbole_split,
     train_and_rank,
-    write_atomic_inter,
+    write_split_inter,
 )
 
 
 @app.command()
 def baselines(
-    dataset: Annotated[str, typer.Argument(help="Dataset key, e.g. ml-100k.")],
+    dataset: DatasetKey,
     name: Annotated[str, typer.Argument(help="Baseline name: a key of recbole.models in params.yaml, e.g. SASRec-CE.")],
     split: Annotated[Path | None, typer.Option(help="Split table. Default: data/split/DATASET.parquet.")] = None,
     out: Annotated[Path | None, typer.Option(help="Run folder. Default: runs/baselines/DATASET/NAME.")] = None,
@@ -39,14 +41,14 @@ def baselines(
 ) -> None:
     """Train baseline NAME with RecBole on DATASET's split and rank every user's test item.
 
-    RecBole gets our split as an atomic file and must rebuild exactly the same users, training
+    RecBole gets our split as an interaction file and must rebuild exactly the same users, training
     sequences, validation and test items (checked before training). It trains with early stopping
     on validation NDCG@10 and the best epoch ranks all items for each test item. Writes
     metrics.json (HR/NDCG@K, users, settings, train_seconds), ranks.parquet (user_id, rank) and
     recbole.log into OUT; RecBole's data files and checkpoints live in a folder deleted at the end.
     """
     config = load_config(params)
-    dataset_source(dataset)
+    find_dataset(dataset)
     if name not in config.recbole.models:
         raise ConfigError(
             f"{params}: no baseline {name!r} in recbole.models (it has {list(config.recbole.models)}); "
@@ -55,11 +57,12 @@ def baselines(
     run = config.recbole.models[name]
     split_path = split or layout.split_file(dataset)
     ours = read_split(split_path)
+    check_cutoffs(config.eval.ks, dataset_statistics(ours).items, dataset)
     out = out or layout.baseline_dir(dataset, name)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.recbole-") as scratch:
         work = Path(scratch)
-        write_atomic_inter(ours, work / "data")
+        write_split_inter(ours, work / "data")
         settings = recbole_settings(run, config.model.max_len, config.recbole.seed, work / "data", work / "checkpoints")
         log = work / "recbole.log"
         with recbole_session(log, f"{name} on {dataset}", config.recbole.threads) as bar:

@@ -7,11 +7,11 @@ from typing import Annotated
 
 import typer
 
-from diffurec.dataset_stats import dataset_statistics, render_dataset_table
+from diffurec.report.dataset_stats import dataset_statistics, render_dataset_table
 from pipeline import layout
 from pipeline.app import app
-from pipeline.data_tables import read_split
-from pipeline.fileio import write_text
+from pipeline.files.atomic_write import write_text
+from pipeline.files.data_tables import read_split
 from pipeline.params import DEFAULT_PARAMS, load_config
 
 PREAMBLE = """# Dataset statistics

@@ -24,13 +24,15 @@ from typing import Annotated, BinaryIO
 import typer
 from tqdm import tqdm
 
+from diffurec.datasets import Dataset, find_dataset
 from diffurec.errors import DataError
 from pipeline import layout
 from pipeline.app import app
-from pipeline.atomic_file import header_names
-from pipeline.datasets import DatasetSource, bundled_inter, dataset_source, recbole_dir, recbole_url
-from pipeline.fileio import atomic_dir, write_json
+from pipeline.arguments import DatasetKey
+from pipeline.files.atomic_write import atomic_dir, write_json
+from pipeline.files.recbole_inter import header_names
 from pipeline.params import DEFAULT_PARAMS, load_config
+from pipeline.recbole_install import bundled_inter, recbole_dir, recbole_url
 
 CHUNK_BYTES = 1 << 20
 TIMEOUT_SECONDS = 60
@@ -42,7 +44,7 @@ MIRROR_HINT = (
 
 @app.command()
 def download(
-    dataset: Annotated[str, typer.Argument(help="Dataset key, e.g. ml-100k or amazon-beauty.")],
+    dataset: DatasetKey,
     out: Annotated[Path | None, typer.Option(help="Folder to create. Default: data/raw/DATASET.")] = None,
     params: Annotated[Path, typer.Option(help="Parameters file (reads data.mirror, data.sha256).")] = DEFAULT_PARAMS,
 ) -> None:
@@ -52,7 +54,7 @@ def download(
     other datasets are zips at RecBole's URLs, or under data.mirror (a folder or URL base with
     the same layout). A pinned data.sha256.DATASET must match the archive.
     """
-    source = dataset_source(dataset)
+    source = find_dataset(dataset)
     config = load_config(params)
     pin = config.data.sha256.get(dataset)
     with atomic_dir(out or layout.raw_dir(dataset)) as staging:
@@ -79,7 +81,7 @@ def download(
         )
 
 
-def _archive_location(source: DatasetSource, mirror: str | None) -> str:
+def _archive_location(source: Dataset, mirror: str | None) -> str:
     if mirror is None:
         return recbole_url(source.key)
     if "://" in mirror:

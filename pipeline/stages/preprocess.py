@@ -7,19 +7,20 @@ from typing import Annotated
 
 import typer
 
+from diffurec.datasets import find_dataset
 from diffurec.errors import DataError
 from diffurec.preprocess import preprocess as preprocess_interactions
 from pipeline import layout
 from pipeline.app import app
-from pipeline.atomic_file import read_inter
-from pipeline.datasets import dataset_source
-from pipeline.fileio import write_with
+from pipeline.arguments import DatasetKey
+from pipeline.files.atomic_write import write_with
+from pipeline.files.recbole_inter import read_inter
 from pipeline.params import DEFAULT_PARAMS, load_config
 
 
 @app.command()
 def preprocess(
-    dataset: Annotated[str, typer.Argument(help="Dataset key, e.g. ml-100k or amazon-beauty.")],
+    dataset: DatasetKey,
     raw: Annotated[Path | None, typer.Option(help="Downloaded folder. Default: data/raw/DATASET.")] = None,
     out: Annotated[
         Path | None, typer.Option(help="Parquet file to write. Default: data/preprocessed/DATASET.parquet.")
@@ -33,7 +34,7 @@ def preprocess(
     Columns: user_id, item_id (original tokens), timestamp, user (1..U), item (1..I); rows by
     user, then by timestamp with ties in file order.
     """
-    dataset_source(dataset)
+    find_dataset(dataset)
     config = load_config(params)
     path = (raw or layout.raw_dir(dataset)) / f"{dataset}.inter"
     interactions = read_inter(path)

@@ -7,18 +7,19 @@ from typing import Annotated
 
 import typer
 
+from diffurec.datasets import find_dataset
 from diffurec.errors import DataError
 from diffurec.split import leave_one_out
 from pipeline import layout
 from pipeline.app import app
-from pipeline.data_tables import read_preprocessed
-from pipeline.datasets import dataset_source
-from pipeline.fileio import write_with
+from pipeline.arguments import DatasetKey
+from pipeline.files.atomic_write import write_with
+from pipeline.files.data_tables import read_preprocessed
 
 
 @app.command()
 def split(
-    dataset: Annotated[str, typer.Argument(help="Dataset key, e.g. ml-100k or amazon-beauty.")],
+    dataset: DatasetKey,
     preprocessed: Annotated[
         Path | None, typer.Option(help="Preprocessed table. Default: data/preprocessed/DATASET.parquet.")
     ] = None,
@@ -32,7 +33,7 @@ def split(
     valid = the second to last; test = the last. Columns user_id, train, valid, test hold
     original tokens.
     """
-    dataset_source(dataset)
+    find_dataset(dataset)
     path = preprocessed or layout.preprocessed_file(dataset)
     interactions = read_preprocessed(path)
     try:

@@ -2,29 +2,28 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from statistics import fmean
-from typing import Annotated, Any
+from typing import Annotated
 
 import numpy as np
 import typer
-import yaml
 
-from diffurec.comparison import BaselineRun, DatasetTable, Method, UserTest, render_table5, strongest, user_test
 from diffurec.config import Config
+from diffurec.datasets import DATASET_NAMES
 from diffurec.errors import DataError
-from diffurec.significance import PER_USER_K
-from diffurec.tables import DATASET_NAMES, VARIANT_NAMES, metric_names
+from diffurec.report.comparison import PAPER_MODEL, DatasetTable, Method, UserTest, render_table5, strongest, user_test
+from diffurec.report.significance import PER_USER_K
+from diffurec.report.tables import metric_names
+from diffurec.variants import VARIANT_NAMES
 from pipeline import layout
 from pipeline.app import app
-from pipeline.fileio import write_text
+from pipeline.files.atomic_write import write_text
+from pipeline.files.paper_tables import PAPER_TABLES, load_paper_tables
+from pipeline.files.run_results import read_baseline, read_ranks, seed_metrics
 from pipeline.params import DEFAULT_PARAMS, load_config
-from pipeline.report_inputs import PAPER_TABLES, read_json, read_ranks, seed_metrics
 
 TABLE5 = "table5_comparison.md"
-# The paper's own model in its Table 5: shown as reported, never counted as a baseline.
-PAPER_MODEL = "DiffuRecSys"
 
 
 @app.command()
@@ -42,10 +41,13 @@ def table5(
     """
     config = load_config(params)
     metrics = metric_names(config.eval.ks)
-    reported = _load_reported(paper_tables, metrics)
+    reported = {
+        dataset: {method: {m: v for m, v in values.items() if m in metrics} for method, values in rows.items()}
+        for dataset, rows in load_paper_tables(paper_tables).reported.items()
+    }
     tables, baseline_runs = [], []
     for dataset in config.datasets:
-        measured = {name: _read_baseline(runs, dataset, name, metrics) for name in config.baselines}
+        measured = {name: read_baseline(runs, dataset, name, metrics) for name in config.baselines}
         baseline_runs.extend(run for run, _ in measured.values())
         methods = (
             _our_rows(runs, dataset, config, metrics)
@@ -98,7 +100,7 @@ def _user_test(
     variant = next(v for v in config.variants if VARIANT_NAMES[v] == best.name)
     per_seed = [read_ranks(layout.eval_dir(dataset, variant, seed, runs) / "ranks.parquet") for seed in config.seeds]
     path = layout.baseline_dir(dataset, rival.name, runs) / "ranks.parquet"
-    baseline = read_ranks(_existing(path), "baselines")
+    baseline = read_ranks(path, "baselines")
     for ranks in per_seed:
         if not ranks.index.equals(baseline.index):
             raise DataError(
@@ -107,41 +109,3 @@ def _user_test(
             )
     stacked = np.stack([ranks.to_numpy() for ranks in per_seed])
     return user_test(best.name, stacked, rival.name, baseline.to_numpy())
-
-
-def _read_baseline(runs: Path, dataset: str, name: str, metrics: tuple[str, ...]) -> tuple[BaselineRun, dict[str, float]]:
-    path = layout.baseline_dir(dataset, name, runs) / "metrics.json"
-    raw = read_json(path, "baselines")
-    try:
-        values = {metric: float(raw[metric]) for metric in metrics}
-        run = BaselineRun(dataset, name, dict(raw["settings"]), float(raw["train_seconds"]))
-    except (KeyError, TypeError, ValueError) as error:
-        raise DataError(f"{path}: malformed ({error!r}); rerun the baselines stage (dvc repro baselines)") from error
-    if not all(math.isfinite(v) for v in values.values()):
-        raise DataError(f"{path}: a metric is not a finite number; rerun the baselines stage (dvc repro baselines)")
-    return run, values
-
-
-def _existing(path: Path) -> Path:
-    if not path.is_file():
-        raise DataError(f"{path}: not found; run the baselines stage first (dvc repro baselines)")
-    return path
-
-
-def _load_reported(path: Path, metrics: tuple[str, ...]) -> dict[str, dict[str, dict[str, float]]]:
-    """dataset -> method -> metric -> value from the `table5_reported` section of the paper's numbers."""
-    if not path.is_file():
-        raise DataError(f"{path}: not found; restore it from git (git checkout -- {path})")
-    try:
-        raw: Any = yaml.safe_load(path.read_text())
-        names = [str(m) for m in raw["metrics"]]
-        table = {
-            dataset: {method: dict(zip(names, map(float, values), strict=True)) for method, values in rows.items()}
-            for dataset, rows in raw["table5_reported"].items()
-        }
-    except (yaml.YAMLError, KeyError, TypeError, ValueError, AttributeError) as error:
-        raise DataError(f"{path}: no readable table5_reported section ({error!r}); restore it from git") from error
-    return {
-        dataset: {method: {m: v for m, v in values.items() if m in metrics} for method, values in rows.items()}
-        for dataset, rows in table.items()
-    }

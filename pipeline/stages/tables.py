@@ -7,15 +7,13 @@ from typing import Annotated
 
 import typer
 
-from diffurec.config import Config
-from diffurec.errors import DataError
-from diffurec.significance import PaperRowCheck, VariantComparison
-from diffurec.tables import metric_names, metrics_summary, render_table2, render_table3, render_table4
+from diffurec.report.tables import metric_names, metrics_summary, render_table2, render_table3, render_table4
 from pipeline import layout
 from pipeline.app import app
-from pipeline.fileio import write_json, write_text
+from pipeline.files.atomic_write import write_json, write_text
+from pipeline.files.paper_tables import PAPER_TABLES, load_paper_tables
+from pipeline.files.run_results import load_variant_runs, read_ttest
 from pipeline.params import DEFAULT_PARAMS, load_config
-from pipeline.report_inputs import PAPER_TABLES, load_paper_tables, load_variant_runs, read_json
 
 TABLE2 = "table2_convergence.md"
 TABLE3 = "table3_performance.md"
@@ -47,32 +45,9 @@ def tables(
         for dataset in config.datasets
         for variant in config.variants
     }
-    comparisons, checks = _read_ttest(ttest_results, config, metrics)
+    comparisons, checks = read_ttest(ttest_results, config, metrics)
     args = (config.datasets, config.variants)
     write_text(reports / TABLE2, render_table2(*args, runs_by_key, paper))
     write_text(reports / TABLE3, render_table3(*args, metrics, runs_by_key, paper, config.eval.ensemble))
     write_text(reports / TABLE4, render_table4(*args, metrics, comparisons, checks))
     write_json(metrics_file, metrics_summary(*args, metrics, runs_by_key, comparisons))
-
-
-def _read_ttest(
-    path: Path, config: Config, metrics: tuple[str, ...]
-) -> tuple[dict[tuple[str, str], VariantComparison], list[PaperRowCheck]]:
-    raw = read_json(path, "ttest")
-    expected = {
-        "datasets": list(config.datasets),
-        "variants": list(config.variants),
-        "seeds": list(config.seeds),
-        "metrics": list(metrics),
-    }
-    found = {key: raw.get(key) for key in expected} if isinstance(raw, dict) else None
-    if found != expected:
-        raise DataError(
-            f"{path}: computed for {found}, params.yaml asks for {expected}; rerun the ttest stage (dvc repro ttest)"
-        )
-    try:
-        comparisons = [VariantComparison.from_dict(c) for c in raw["comparisons"]]
-        checks = [PaperRowCheck.from_dict(c) for c in raw["paper_table4"]]
-    except (KeyError, TypeError) as error:
-        raise DataError(f"{path}: malformed ({error!r}); rerun the ttest stage (dvc repro ttest)") from error
-    return {(c.dataset, c.variant): c for c in comparisons}, checks

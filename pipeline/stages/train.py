@@ -9,30 +9,19 @@ import pandas as pd
 import torch
 import typer
 
-from diffurec.config import VARIANTS
-from diffurec.device import resolve_device
-from diffurec.errors import ConfigError
+from diffurec.datasets import find_dataset
+from diffurec.device import device_name, resolve_device
+from diffurec.metrics import check_cutoffs
 from diffurec.sequences import encode
 from diffurec.train import TrainResult, build_model, fit
+from diffurec.variants import find_variant
 from pipeline import layout
 from pipeline.app import app
-from pipeline.checkpoint import count_parameters, fingerprint, load_resume, save_model, save_resume
-from pipeline.data_tables import read_split
-from pipeline.datasets import dataset_source
-from pipeline.fileio import atomic_dir, write_json, write_text
+from pipeline.arguments import DatasetKey, VariantKey
+from pipeline.files.atomic_write import atomic_dir, write_json, write_text
+from pipeline.files.checkpoint import count_parameters, fingerprint, load_resume, save_model, save_resume
+from pipeline.files.data_tables import read_split
 from pipeline.params import load_config
-
-
-def device_name(device: torch.device) -> str:
-    """What Table 2's seconds were measured on."""
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"cpu ({torch.get_num_threads()} threads)"
-
-
-def check_variant(variant: str) -> None:
-    if variant not in VARIANTS:
-        raise ConfigError(f"unknown variant {variant!r}; choose from {list(VARIANTS)}")
 
 
 def history_table(result: TrainResult) -> str:
@@ -47,8 +36,8 @@ def history_table(result: TrainResult) -> str:
 
 @app.command()
 def train(
-    dataset: Annotated[str, typer.Argument(help="Dataset key, e.g. ml-100k.")],
-    variant: Annotated[str, typer.Argument(help="baseline (DiffuRec), v1 (+cross-attention) or v2 (+offset noise).")],
+    dataset: DatasetKey,
+    variant: VariantKey,
     seed: Annotated[int, typer.Argument(help="Random seed of this run.")],
     split: Annotated[Path | None, typer.Option(help="Split table. Default: data/split/DATASET.parquet.")] = None,
     out: Annotated[Path | None, typer.Option(help="Run folder. Default: runs/train/DATASET/VARIANT/seedSEED.")] = None,
@@ -60,14 +49,15 @@ def train(
     saved atomically to RESUME_FILE; an interrupted run started again with the same params
     continues from its last completed epoch and ends with the same numbers.
     """
-    dataset_source(dataset)
-    check_variant(variant)
+    find_dataset(dataset)
+    find_variant(variant)
     config = load_config()
     split_path = split or layout.split_file(dataset)
     out = out or layout.train_dir(dataset, variant, seed)
     resume_path = resume_file or layout.resume_file(dataset, variant, seed)
 
     data = encode(read_split(split_path))
+    check_cutoffs(config.eval.ks, data.n_items, dataset)
     run_id = fingerprint(config, dataset, variant, seed, split_path)
     resume = load_resume(resume_path, run_id)
     if resume is not None:

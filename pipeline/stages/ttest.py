@@ -3,33 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
-from statistics import fmean
 from typing import Annotated
 
 import typer
 
 from diffurec.errors import DataError
-from diffurec.significance import (
-    PER_USER_K,
-    VariantComparison,
-    check_paper_table4,
-    paired_ttest,
-    signed_rank_test,
-)
-from diffurec.tables import BASELINE, metric_names
+from diffurec.report.significance import PAPER_HALF_UNIT, PER_USER_K, VariantComparison, check_paper_table4, compare_variant
+from diffurec.report.tables import metric_names
+from diffurec.variants import BASELINE
 from pipeline import layout
 from pipeline.app import app
-from pipeline.fileio import write_json
+from pipeline.files.atomic_write import write_json
+from pipeline.files.paper_tables import PAPER_TABLES, load_paper_tables
+from pipeline.files.run_results import seed_averaged_ndcg, seed_metrics
 from pipeline.params import DEFAULT_PARAMS, load_config
-from pipeline.report_inputs import (
-    PAPER_TABLES,
-    load_paper_tables,
-    seed_averaged_ndcg,
-    seed_metrics,
-)
 
-# The paper prints Table 3 and Table 4 to 4 decimals.
-PAPER_HALF_UNIT = 0.5e-4
 
 
 @app.command()
@@ -85,14 +73,6 @@ def _compare_dataset(
                 "rerun the evaluate stage for both (dvc repro evaluate)"
             )
         comparisons.append(
-            VariantComparison(
-                dataset=dataset,
-                variant=variant,
-                metric_means=paired_ttest(
-                    [fmean(values[m]) for m in metrics], [fmean(baseline[m]) for m in metrics]
-                ),
-                per_metric={m: paired_ttest(values[m], baseline[m]) for m in metrics},
-                per_user=signed_rank_test(variant_ndcg.to_numpy(), baseline_ndcg.to_numpy()),
-            )
+            compare_variant(dataset, variant, values, baseline, variant_ndcg.to_numpy(), baseline_ndcg.to_numpy())
         )
     return comparisons

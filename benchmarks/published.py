@@ -1,4 +1,5 @@
-"""Our leave-one-out split against a published one (the DiffuRec authors' `dataset.pkl`), user by user.
+"""The published DiffuRec splits (the authors' `dataset.pkl`): read, and compared with our
+leave-one-out split user by user (benchmarks/published_splits.py).
 
 A published split is a dict: `train`, `val` and `test` map a user id to a list of item ids
 (train oldest first; val and test hold one item each), and `umap` / `smap` map each original
@@ -10,14 +11,16 @@ frames hold str.
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from diffurec.errors import DataError
-from diffurec.sequences import SPLIT_COLUMNS
+from diffurec.split import SPLIT_COLUMNS
 
 PUBLISHED_KEYS = ("train", "val", "test", "umap", "smap")
 
@@ -61,6 +64,29 @@ class SplitComparison:
             f"split equal: {self.equal}",
             *(f"  e.g. {example}" for example in self.examples),
         ]
+
+
+def read_published(path: Path) -> dict[str, Any]:
+    """A published DiffuRec split, `dataset.pkl`: a dict of five dicts, train, val, test (user id ->
+    item ids) and umap, smap (original token -> id).
+
+    Unpickling can run code: read only the authors' files (../shared/anchors holds them).
+    """
+    if not path.is_file():
+        raise DataError(f"{path}: not found; pass the dataset.pkl of the DiffuRec authors' datasets/data/<name>/")
+    # A damaged or foreign file fails in any of these ways, depending on where its bytes stop making sense.
+    try:
+        with path.open("rb") as file:
+            published = pickle.load(file)
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError, AttributeError,
+            ImportError) as error:
+        raise DataError(f"{path}: not a readable pickle ({error}); pass the authors' dataset.pkl") from error
+    if not isinstance(published, dict) or any(not isinstance(published.get(key), dict) for key in PUBLISHED_KEYS):
+        found = list(published) if isinstance(published, dict) else type(published).__name__
+        raise DataError(
+            f"{path}: expected a dict of dicts {list(PUBLISHED_KEYS)}, found {found}; pass the authors' dataset.pkl"
+        )
+    return published
 
 
 def compare_with_published(split: pd.DataFrame, published: Mapping[str, Any], examples: int = 5) -> SplitComparison:

@@ -10,6 +10,7 @@ NDCG, seeds averaged, Wilcoxon signed-rank).
 from __future__ import annotations
 
 import math
+from statistics import fmean
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -19,6 +20,8 @@ from scipy import stats
 
 # Per-user test metric: NDCG at the paper's headline cut-off.
 PER_USER_K = 10
+# Half the unit of the paper's last printed digit: it prints Tables 3 and 4 to 4 decimals.
+PAPER_HALF_UNIT = 0.5e-4
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,30 @@ class VariantComparison:
             {metric: PairedTTest(**test) for metric, test in raw["per_metric"].items()},
             SignedRankTest(**raw["per_user"]),
         )
+
+
+def compare_variant(
+    dataset: str,
+    variant: str,
+    values: Mapping[str, Sequence[float]],
+    baseline: Mapping[str, Sequence[float]],
+    variant_ndcg: np.ndarray,
+    baseline_ndcg: np.ndarray,
+) -> VariantComparison:
+    """Every test of `variant` against the baseline on one dataset.
+
+    `values` and `baseline`: metric -> one value per seed, the seeds in the same order (the
+    metrics in the order the paper's test sees them); `variant_ndcg` and `baseline_ndcg`: per-user
+    NDCG@PER_USER_K averaged over those seeds, the users in the same order.
+    """
+    metrics = list(values)
+    return VariantComparison(
+        dataset=dataset,
+        variant=variant,
+        metric_means=paired_ttest([fmean(values[m]) for m in metrics], [fmean(baseline[m]) for m in metrics]),
+        per_metric={m: paired_ttest(values[m], baseline[m]) for m in metrics},
+        per_user=signed_rank_test(variant_ndcg, baseline_ndcg),
+    )
 
 
 def paired_ttest(a: Sequence[float], b: Sequence[float]) -> PairedTTest:

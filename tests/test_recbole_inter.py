@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from data_stage_support import assert_refused, run_cli, write_params
-from pipeline.atomic_file import header_names, read_inter
+from pipeline.files.recbole_inter import header_names, read_inter
 
 HEADER = "user_id:token\titem_id:token\ttimestamp:float\n"
 ROWS = "u1\ta\t3\nu1\tb\t1\nu2\ta\t2\n"

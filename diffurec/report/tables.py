@@ -12,7 +12,8 @@ import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from diffurec.significance import (
+from diffurec.datasets import DATASET_NAMES
+from diffurec.report.significance import (
     PER_USER_K,
     PairedTTest,
     PaperRowCheck,
@@ -20,21 +21,8 @@ from diffurec.significance import (
     SignedRankTest,
     VariantComparison,
 )
+from diffurec.variants import BASELINE, PAPER_LABELS, VARIANT_NAMES
 
-BASELINE = "baseline"
-VARIANT_NAMES = {
-    "baseline": "DiffuRec (baseline)",
-    "v1": "V1 (+cross-attention)",
-    "v2": "V2 (+cross-attention +offset noise)",
-}
-# How the paper prints its variants (Tables 2-4).
-PAPER_LABELS = {"baseline": "DiffuRec", "v1": "Modified V1", "v2": "Modified V2"}
-DATASET_NAMES = {
-    "ml-100k": "MovieLens-100K",
-    "amazon-beauty": "Amazon Beauty",
-    "amazon-toys-games": "Amazon Toys & Games",
-    "ml-1m": "MovieLens-1M",
-}
 ALPHA = 0.05
 
 
@@ -49,7 +37,8 @@ class VariantRuns:
 
     seeds: tuple[int, ...]
     metrics: Mapping[str, tuple[float, ...]]
-    ensemble: Mapping[str, float]
+    # None where no ensemble was made (members trained on different machines or calls).
+    ensemble: Mapping[str, float] | None
     time_to_best_s: tuple[float, ...]
     total_time_s: tuple[float, ...]
     best_epoch: tuple[int, ...]
@@ -65,6 +54,8 @@ class PaperTables:
     means: Mapping[str, Mapping[str, tuple[float, ...]]]  # dataset -> variant -> per metric
     stds: Mapping[str, Mapping[str, tuple[float, ...]]]
     printed_table4: Mapping[str, Mapping[str, PrintedTTest]]  # dataset -> label as printed -> row
+    # Table 5's other methods, as printed: dataset -> method -> metric -> value.
+    reported: Mapping[str, Mapping[str, Mapping[str, float]]]
 
 
 def markdown_table(header: Sequence[str], align: str, rows: Sequence[Sequence[str]]) -> str:
@@ -90,7 +81,7 @@ def render_table2(
                     DATASET_NAMES[dataset],
                     VARIANT_NAMES[variant],
                     f"{statistics.fmean(run.best_epoch):.1f}",
-                    _mean_std(run.time_to_best_s, _seconds),
+                    mean_std(run.time_to_best_s, _seconds),
                     _seconds(statistics.fmean(run.total_time_s)),
                     ", ".join(sorted(set(run.devices))),
                     "—" if paper_s is None else _seconds(paper_s),
@@ -134,14 +125,17 @@ def render_table3(
         ensemble_row = f"first seed's model, ensemble over {seeds} as inference seeds (Algorithm 3)"
         ensemble_note = ("ensemble: Algorithm 3 as printed (eval.ensemble = inference), the first seed's model run once per "
                          "seed in params.yaml and its predictions averaged (runs/ensemble).")
+    if all(run.ensemble is None for run in runs.values()):
+        ensemble_note = "no ensemble row: no ensemble of the seeds' models was made."
     sections = []
     for dataset in datasets:
         rows = []
         for variant in variants:
             run = runs[dataset, variant]
             name = VARIANT_NAMES[variant]
-            rows.append([name, f"mean ± std over {seeds}", *(_mean_std(run.metrics[m], _metric) for m in metrics)])
-            rows.append([name, ensemble_row, *(_metric(run.ensemble[m]) for m in metrics)])
+            rows.append([name, f"mean ± std over {seeds}", *(mean_std(run.metrics[m], _metric) for m in metrics)])
+            if run.ensemble is not None:
+                rows.append([name, ensemble_row, *(_metric(run.ensemble[m]) for m in metrics)])
             if variant in paper.means.get(dataset, {}):
                 rows.append([name, "paper", *_paper_cells(paper, dataset, variant, metrics)])
         heading = f"## {DATASET_NAMES[dataset]} (`{dataset}`)\n\n"
@@ -200,7 +194,8 @@ def metrics_summary(
                 summary[f"{key}/mean/{metric}"] = statistics.fmean(values)
                 if len(values) > 1:
                     summary[f"{key}/std/{metric}"] = statistics.stdev(values)
-                summary[f"{key}/ensemble/{metric}"] = run.ensemble[metric]
+                if run.ensemble is not None:
+                    summary[f"{key}/ensemble/{metric}"] = run.ensemble[metric]
             summary[f"{key}/time_to_best_s"] = statistics.fmean(run.time_to_best_s)
             summary[f"{key}/best_epoch"] = statistics.fmean(run.best_epoch)
             comparison = comparisons.get((dataset, variant))
@@ -372,7 +367,8 @@ def _seed_count(runs: Mapping[tuple[str, str], VariantRuns]) -> str:
     return "1 seed" if count == 1 else f"{count} seeds"
 
 
-def _mean_std(values: Sequence[float], fmt) -> str:
+def mean_std(values: Sequence[float], fmt) -> str:
+    """"mean ± sample std" of `values`, each formatted by `fmt`; "± n/a" for a single value."""
     spread = "n/a" if len(values) < 2 else fmt(statistics.stdev(values))
     return f"{fmt(statistics.fmean(values))} ± {spread}"
 

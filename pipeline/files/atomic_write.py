@@ -9,9 +9,12 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from diffurec.errors import DataError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 @contextmanager
@@ -69,3 +72,8 @@ def write_with(path: Path, writer: Callable[[Path], None]) -> None:
     """Atomically write `path` with a writer that takes a path (e.g. `df.to_parquet`)."""
     with atomic_path(path) as tmp:
         writer(tmp)
+
+
+def write_png(path: Path, figure: Figure) -> None:
+    """No Software/date metadata in the PNG, so the same figure writes the same bytes."""
+    write_with(path, lambda tmp: figure.savefig(tmp, format="png", metadata={"Software": None}))

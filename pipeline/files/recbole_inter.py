@@ -1,4 +1,5 @@
-"""Reads RecBole atomic `.inter` files and refuses malformed ones with the file, line and fix.
+"""Reads RecBole's interaction files (`.inter`, one of what RecBole calls "atomic files") and
+refuses malformed ones with the file, line and fix.
 
 Format: UTF-8 text, tab-separated, first line a typed header such as
 `user_id:token<TAB>item_id:token<TAB>rating:float<TAB>timestamp:float`. Line numbers in
@@ -36,8 +37,8 @@ import numpy as np
 import pandas as pd
 
 from diffurec.errors import DataError
+from diffurec.preprocess import INTERACTION_COLUMNS
 
-REQUIRED = ("user_id", "item_id", "timestamp")
 FIELD_TYPES = ("token", "token_seq", "float", "float_seq")
 EXAMPLE_HEADER = "user_id:token<TAB>item_id:token<TAB>timestamp:float"
 # Largest magnitude below which float64 represents every integer.
@@ -80,7 +81,7 @@ def read_inter(path: Path) -> pd.DataFrame:
         skip_blank_lines=True,
         encoding="utf-8",
     )
-    columns = raw.loc[:, list(REQUIRED)].set_axis(lines)
+    columns = raw.loc[:, list(INTERACTION_COLUMNS)].set_axis(lines)
     _check_complete(path, columns)
     timestamps = _parse_timestamps(path, columns["timestamp"])
     return columns.assign(timestamp=timestamps).reset_index(drop=True)
@@ -106,11 +107,11 @@ def header_names(path: Path, name: str | None = None) -> list[str]:
         names.append(name)
     if len(set(names)) != len(names):
         raise DataError(f"{shown}: line 1: header repeats a column name: {names}; fix the file")
-    missing = [name for name in REQUIRED if name not in names]
+    missing = [name for name in INTERACTION_COLUMNS if name not in names]
     if missing:
         raise DataError(
             f"{shown}: no {missing[0]!r} column (the header, line 1, has {names}); "
-            f"an interaction file needs {list(REQUIRED)}, e.g. '{EXAMPLE_HEADER}'"
+            f"an interaction file needs {list(INTERACTION_COLUMNS)}, e.g. '{EXAMPLE_HEADER}'"
         )
     return names
 

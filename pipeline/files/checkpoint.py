@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import json
 import pickle
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,8 @@ from diffurec.config import Config
 from diffurec.errors import DataError
 from diffurec.model import DiffuRec
 from diffurec.train import TrainState
-from pipeline.fileio import atomic_path
+from pipeline import layout
+from pipeline.files.atomic_write import atomic_path
 
 # What torch.load and the unpacking after it raise on a truncated, garbled or foreign file.
 UNREADABLE = (pickle.UnpicklingError, RuntimeError, OSError, EOFError, KeyError, TypeError, ValueError, AttributeError)
@@ -48,6 +50,21 @@ def load_model(path: Path, device: torch.device) -> tuple[DiffuRec, list[str]]:
             f"{path}: not a readable model checkpoint ({_reason(error)}); delete it and rerun its train stage"
         ) from error
     return model.to(device), payload["items"]
+
+
+def load_run_models(
+    dataset: str, variant: str, seeds: Sequence[int], items: list[str], device: torch.device
+) -> dict[int, DiffuRec]:
+    """seed -> the trained model of that seed's run, refused if it was trained on another version
+    of the split (another item vocabulary than `items`)."""
+    models = {}
+    for seed in seeds:
+        path = layout.train_dir(dataset, variant, seed) / "model.pt"
+        model, trained_items = load_model(path, device)
+        if trained_items != items:
+            raise DataError(f"{path}: trained on another version of the {dataset} split; rerun `dvc repro` to retrain it")
+        models[seed] = model
+    return models
 
 
 def _reason(error: Exception) -> str:

@@ -16,12 +16,15 @@ from typing import Any, Literal
 
 import numpy as np
 
+from diffurec.datasets import DATASET_NAMES
 from diffurec.metrics import ndcg
-from diffurec.significance import PER_USER_K, PairedTTest, SignedRankTest, paired_ttest, signed_rank_test
-from diffurec.tables import DATASET_NAMES, markdown_table
+from diffurec.report.significance import PER_USER_K, PairedTTest, SignedRankTest, paired_ttest, signed_rank_test
+from diffurec.report.tables import markdown_table
 
 DECIMALS = 4
 Source = Literal["ours", "re-run", "reported"]
+# The paper's own model in its Table 5: shown as reported, never counted as a baseline.
+PAPER_MODEL = "DiffuRecSys"
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The case study's figures as matplotlib `Figure` objects (the caller saves them).
 
-The t-SNE view of the reconstructed target representations x0 (the paper's Figures 3-6) and
-bar charts of a metric per user group. Figures are built without pyplot, so no global state
+The t-SNE view of the reconstructed target representations x0 (the paper's Figures 3-6), bar
+charts of a metric per user group, and the inference ablations' quality against inference cost. Figures are built without pyplot, so no global state
 is touched and the same inputs draw the same picture.
 """
 
@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from sklearn.manifold import TSNE
 
 # Okabe-Ito colours: distinguishable with the common forms of colour blindness.
@@ -94,6 +95,45 @@ def group_bars_figure(
             axes.set_axisbelow(True)
     shown = [model for model in models if model in handles]
     figure.legend([handles[m] for m in shown], shown, loc="outside lower center", ncols=min(len(shown), 3), fontsize=8)
+    figure.suptitle(title, fontsize=11)
+    return figure
+
+
+def cost_quality_figure(
+    points: pd.DataFrame, metric: str, datasets: Mapping[str, str], variants: Mapping[str, str], title: str
+) -> Figure:
+    """Quality against inference cost: one panel per dataset, `metric` over the seconds (log
+    scale), a line per variant through its reverse-step settings labelled with K, and a cross
+    for its x_t = 0 setting.
+
+    `points`: columns dataset, variant, steps, zero_xt, seconds and `metric`, one row per setting;
+    `datasets` and `variants`: key -> display name, in drawing order (a variant keeps its colour).
+    """
+    figure = Figure(figsize=(6.0 * len(datasets), 4.6), dpi=100, layout="constrained")
+    handles = {}
+    zeroed_any = False
+    for column, (dataset, name) in enumerate(datasets.items()):
+        axes = figure.add_subplot(1, len(datasets), column + 1)
+        for index, (variant, label) in enumerate(variants.items()):
+            colour = PALETTE[index % len(PALETTE)]
+            rows = points[(points["dataset"] == dataset) & (points["variant"] == variant)]
+            steps = rows[~rows["zero_xt"]].sort_values("steps")
+            (handles[label],) = axes.plot(steps["seconds"], steps[metric], marker="o", color=colour)
+            for _, row in steps.iterrows():
+                axes.annotate(str(row["steps"]), (row["seconds"], row[metric]), textcoords="offset points",
+                              xytext=(4, 4), fontsize=7, color=colour)
+            zeroed = rows[rows["zero_xt"]]
+            axes.scatter(zeroed["seconds"], zeroed[metric], marker="x", s=50, color=colour)
+            zeroed_any = zeroed_any or len(zeroed) > 0
+        axes.set_xscale("log")
+        axes.set_xlabel("inference seconds, all test users (log scale)", fontsize=9)
+        axes.set_ylabel(metric, fontsize=9)
+        axes.set_title(name, fontsize=10)
+        axes.grid(alpha=0.3)
+    if zeroed_any:
+        # One legend entry for the crosses of every variant, in a neutral colour.
+        handles["x_t = 0 (all steps)"] = Line2D([], [], marker="x", linestyle="", color="black")
+    figure.legend(list(handles.values()), list(handles), loc="outside lower center", ncols=2, fontsize=8)
     figure.suptitle(title, fontsize=11)
     return figure
 

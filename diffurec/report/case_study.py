@@ -1,7 +1,7 @@
 """The RQ3 case study (paper section 6.5): per-group metrics of every variant and baseline,
 the seed ensemble (Algorithm 3) against a single seed, and its Markdown report.
 
-Groups are those of `diffurec.groups`. "Seed mean" is what one seed achieves on average: each
+Groups are those of `diffurec.report.groups`. "Seed mean" is what one seed achieves on average: each
 seed's run is scored on the group and the scores are averaged over seeds. "Ensemble" is one
 ranking from the seeds' averaged predictions. Numbers use fixed decimals and rows follow the
 order of the inputs, so the same inputs render byte for byte the same report.
@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from diffurec.groups import (
+from diffurec.datasets import DATASET_NAMES
+from diffurec.report.groups import (
     LONG_TAIL,
     Grouping,
     group_metrics,
@@ -24,9 +25,10 @@ from diffurec.groups import (
     length_grouping,
     popularity_grouping,
 )
-from diffurec.popularity import popularity_scores
+from diffurec.report.popularity import popularity_scores
+from diffurec.report.tables import markdown_table, metric_names
 from diffurec.sequences import SequenceData
-from diffurec.tables import DATASET_NAMES, VARIANT_NAMES, markdown_table, metric_names
+from diffurec.variants import VARIANT_NAMES
 
 ALL_USERS = "all users"
 SEED_MEAN = "seed mean"

@@ -1,9 +1,9 @@
-"""The decisive fidelity experiments (issue 13, item 5) as one prioritized queue per device call,
-with a ledger under docs/ledger/ that accumulates across calls, so a later lease continues where
-an earlier one stopped.
+"""The device queue: the decisive fidelity experiments, then the paper's grid, one prioritized
+queue per device call, with a ledger under docs/ledger/ that accumulates across calls, so a later
+lease continues where an earlier one stopped.
 
-The queue, in the order of how much each decides per second of device time (estimates for an
-H100 from docs/benchmarks.md):
+The queue, the fidelity experiments in the order of how much each decides per second of device
+time (estimates for an H100 from docs/benchmarks.md), then the grid:
 
   E2  The official code itself, 11 epochs with one validation (~4-5 min, its 18.4 s epochs
       dominate), and ours under profiles/official.yaml for the same epochs (~1 min): does the
@@ -15,29 +15,37 @@ H100 from docs/benchmarks.md):
       ~7 min or more). Whether the official recipe reaches the published numbers with our code.
   E4  One factor at a time on the paper recipe, 41 epochs (~1.5 min each): an unchanged control,
       weight decay 0, batch 512, shuffled batching, the official network's switches together.
+  G-<dataset>  The paper's grid: profiles/paper.yaml (41 epochs, validated every 5 as E4), every
+      variant of a seed before the next seed; Beauty seeds 2-4 first (seeds 0-1 ran on 2026-11-27,
+      before the ledger; they follow), then Toys, then ML-1M (~7 min a run there).
 
-Every run is Beauty, seed 0, baseline unless named. Planning: a run is skipped when a ledger file
-already holds it settled (finished; for E3, cut by the budget after the earliest epoch its early
-stopping could have ended it); otherwise the first run this call meets always starts, and every
+Every E run is Beauty, seed 0, baseline unless named. Every run of ours keeps its per-user test
+ranks in the ledger, so `reproduction` renders Tables 2-5 and the per-user tests from it.
+Planning: a run is skipped when a ledger file already holds it settled (finished; for E3, cut by
+the budget after the earliest epoch its early stopping could have ended it), under whatever
+experiment it ran (E4's control is the grid's Beauty seed-0 DiffuRec run); otherwise the first
+run this call meets always starts, and every
 later one only when its predicted time fits in what is left of the budget. The prediction comes
 from timings in the ledger (the run's own earlier records, else runs of the same recipe); a run
 with no timing to go by starts anyway. A budget alarm cuts whatever runs when the budget is
 spent; the ledger is rewritten after every epoch, so a cut run keeps its finished epochs.
 
 1. Here (CPU), once: `python benchmarks/gpu_reproduction.py prepare --mirror ../shared/datasets/recbole-mirror`
-   builds .device/split/ and copies the official code into .device/anchors/.
+   builds .device/split/ (Beauty, Toys, ML-1M) and copies the official code into .device/anchors/.
 2. On the device machine, with `carry: [".device"]` (see docs/benchmarks.md for the full line):
 
-       PYTHONPATH=. python3 benchmarks/fidelity_queue.py run --out $OUT --budget 480 2>&1 | tee $OUT/log.txt
+       PYTHONPATH=. python3 benchmarks/device_queue.py run --out $OUT --budget 480 2>&1 | tee $OUT/log.txt
 
-3. Here: `python benchmarks/fidelity_queue.py ingest FILES_AT` copies the call's ledger file and
+3. Here: `python benchmarks/device_queue.py ingest FILES_AT` copies the call's ledger file and
    its raw log into docs/ledger/ (never over an existing file), and
-   `python benchmarks/fidelity_queue.py report` renders every ledger file as Markdown tables.
+   `python benchmarks/device_queue.py report` renders every ledger file's fidelity experiments as
+   Markdown tables (docs/fidelity.md), `reproduction` the grid as docs/reproduction.md.
 """
 
 from __future__ import annotations
 
 import ast
+import base64
 import contextlib
 import datetime
 import hashlib
@@ -51,33 +59,39 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import numpy as np
+import pandas as pd
 import torch
 import typer
 import yaml
 from common import load_raw
+import grid_report
 from gpu_reproduction import ROOT, BudgetExceeded, Journal, alarm, copy_anchors, log, machine, sha256
 
 from diffurec.config import Config, TrainConfig
+from diffurec.datasets import DATASET_NAMES
 from diffurec.errors import ConfigError, DataError
 from diffurec.inference import rank_targets
 from diffurec.metrics import summarize
 from diffurec.sequences import encode, evaluation_windows
 from diffurec.train import TrainState, build_model, fit, validates_after
+from diffurec.variants import BASELINE, VARIANTS
 from pipeline import layout
 from pipeline.app import main
-from pipeline.checkpoint import save_model
-from pipeline.data_tables import read_split
-from pipeline.fileio import write_json, write_text, write_with
-from pipeline.report_inputs import read_json
+from pipeline.files.atomic_write import write_json, write_text, write_with
+from pipeline.files.checkpoint import save_model
+from pipeline.files.paper_tables import PAPER_TABLES, load_paper_tables
+from pipeline.files.data_tables import read_split
+from pipeline.files.run_results import read_json, read_ranks
 from pipeline.stages.evaluate import evaluate
 
 LEDGER = ROOT / "docs" / "ledger"
-DATASET = "amazon-beauty"
-SPLIT = Path(".device/split") / f"{DATASET}.parquet"
+SPLITS = Path(".device/split")
 ANCHOR_COPY = Path(".device/anchors/diffurec-official")
 FORMAT = 1
 METRICS = ("HR@5", "NDCG@5", "HR@10", "NDCG@10", "HR@20", "NDCG@20")
@@ -89,8 +103,10 @@ class Run:
 
     name: str
     kind: Literal["ours", "official"] = "ours"
+    # Its split is <splits>/<dataset>.parquet; the official code reads its own Beauty pickle.
+    dataset: str = "amazon-beauty"
     profile: str = "profiles/paper.yaml"
-    variant: str = "baseline"
+    variant: str = BASELINE
     seed: int = 0
     overrides: tuple[str, ...] = ()
     # The official code's command-line arguments (kind "official").
@@ -116,10 +132,10 @@ OFFICIAL_SWITCHES = ("model.norm=pre", "model.activation=gelu_tanh", "model.posi
 # The paper recipe's runs rank with 4,096 users a batch instead of 256: metrics average over users
 # there, so the batch only changes the reverse-noise draws, and a validation costs ~1 s, not ~10.
 PAPER_EVAL = ("eval.batch_size=4096",)
-# E4 validates every 5 epochs as the earlier device runs of the paper recipe did (docs/reproduction.md).
+# E4 validates every 5 epochs as the earlier device runs of the paper recipe did (docs/reproduction-2026-11-27.md).
 E4_BASE = (*PAPER_EVAL, "train.eval_every=5")
 
-QUEUE: tuple[Experiment, ...] = (
+FIDELITY: tuple[Experiment, ...] = (
     Experiment("E2", "Does the official code's test also sit ~26% below its validation?", (
         Run("official-code", kind="official",
             args=("--dataset", "amazon_beauty", "--device", "cuda", "--random_seed", "0", "--epochs", "11",
@@ -133,7 +149,7 @@ QUEUE: tuple[Experiment, ...] = (
     )),
     Experiment("E3", "The official recipe to its early stop (or the budget), every variant.", tuple(
         Run(f"official-recipe-{variant}", profile="profiles/official.yaml", variant=variant, cut_settles=True)
-        for variant in ("baseline", "v1", "v2")
+        for variant in VARIANTS
     )),
     Experiment("E4", "One factor of the official recipe at a time on the paper recipe (41 epochs).", (
         Run("control", overrides=E4_BASE),
@@ -143,6 +159,24 @@ QUEUE: tuple[Experiment, ...] = (
         Run("official-network", overrides=(*E4_BASE, *OFFICIAL_SWITCHES)),
     )),
 )
+
+# Beauty's seeds 0 and 1 of this recipe ran before the ledger existed (docs/reproduction-2026-11-27.md).
+GRID_SEEDS = {"amazon-beauty": (2, 3, 4, 0, 1), "amazon-toys-games": (0, 1, 2, 3, 4), "ml-1m": (0, 1, 2, 3, 4)}
+GRID_RECIPE = "profiles/paper.yaml"
+GRID_OVERRIDES = E4_BASE
+
+
+def grid(dataset: str, seeds: tuple[int, ...]) -> Experiment:
+    """The paper's grid on one dataset, seed by seed: every variant of a seed before the next, so a
+    cut call leaves whole seeds behind it."""
+    return Experiment(f"G-{dataset}", f"The paper's grid on {DATASET_NAMES[dataset]}: every variant, seed by seed.", tuple(
+        Run(f"paper-{variant}-seed{seed}", dataset=dataset, profile=GRID_RECIPE, variant=variant, seed=seed,
+            overrides=GRID_OVERRIDES)
+        for seed in seeds for variant in VARIANTS
+    ))
+
+
+QUEUE = FIDELITY + tuple(grid(dataset, seeds) for dataset, seeds in GRID_SEEDS.items())
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help=__doc__.split("\n\n")[0])
@@ -215,7 +249,7 @@ def predict_s(run_spec: dict[str, Any], work: Workload, records: list[dict[str, 
     the same run's where there are any, else the latest of a run of the same kind, dataset and
     recipe (its overrides may differ, so no mixing of several). None when a part is unknown."""
     timed = [r for r in records if r.get("timing")]
-    same = [r for r in timed if r["spec"] == run_spec]
+    same = [r for r in timed if same_run(r["spec"], run_spec)]
     alike = [r for r in timed if all(r["spec"][key] == run_spec[key] for key in ("kind", "dataset", "recipe"))]
     parts = {}
     for part in ("setup_s", "epoch_s", "valid_s", "test_s"):
@@ -234,6 +268,15 @@ def settled(record: dict[str, Any]) -> bool:
     return bool(record.get("settled"))
 
 
+# What names a run in the queue, not what it computes: a run settled under one experiment's name
+# is settled for every other that asks for the same computation.
+NAMES = ("experiment", "run")
+
+
+def same_run(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return {k: v for k, v in a.items() if k not in NAMES} == {k: v for k, v in b.items() if k not in NAMES}
+
+
 @dataclass(frozen=True)
 class Decision:
     start: bool
@@ -245,7 +288,7 @@ def decide(run_spec: dict[str, Any], work: Workload, records: list[dict[str, Any
            first: bool) -> Decision:
     """Whether to start a queued run now (see the module's docstring for the rule)."""
     for record in records:
-        if record["spec"] == run_spec and settled(record):
+        if same_run(record["spec"], run_spec) and settled(record):
             return Decision(False, f"settled in {record['ledger']}")
     predicted = predict_s(run_spec, work, records)
     if first:
@@ -328,7 +371,8 @@ class Ledger(Journal):
 @app.command("run")
 def run_command(
     out: Annotated[Path, typer.Option(help="Folder that receives this call's ledger file (the device's $OUT).")],
-    split: Annotated[Path, typer.Option(help="Beauty split table from `gpu_reproduction.py prepare`.")] = SPLIT,
+    splits: Annotated[Path, typer.Option(help="Folder of <dataset>.parquet split tables from `gpu_reproduction.py prepare`.")]
+    = SPLITS,
     anchors: Annotated[Path, typer.Option(help="The copy of the official code `prepare` made.")] = ANCHOR_COPY,
     budget: Annotated[float, typer.Option(help="Seconds for the whole call.")] = 480.0,
     ledger: Annotated[Path, typer.Option(help="Ledger folder whose settled runs are skipped.")] = LEDGER,
@@ -341,9 +385,9 @@ def run_command(
     unknown = set(experiment) - {e.id for e in QUEUE}
     if unknown:
         raise ConfigError(f"unknown experiment {sorted(unknown)}; choose from {[e.id for e in QUEUE]}")
-    if not split.is_file():
-        raise DataError(f"{split}: no split table; run `python benchmarks/gpu_reproduction.py prepare` first")
-    dataset = split.stem
+    tables = {path.stem: path for path in sorted(splits.glob("*.parquet"))}
+    if not tables:
+        raise DataError(f"{splits}: no split tables; run `python benchmarks/gpu_reproduction.py prepare` first")
     records = read_ledger(ledger) if ledger.is_dir() else []
     now = datetime.datetime.now(datetime.timezone.utc)
     book = Ledger(out.resolve(), budget, name=ledger_name(now, card()))
@@ -351,13 +395,13 @@ def run_command(
     book.results.update(format=FORMAT, call={
         "ledger": book.name, "started_utc": now.isoformat(timespec="seconds"), "command": " ".join(sys.argv),
         "budget_s": budget, "card": card(), "torch": torch.__version__, "machine": info,
-        "split": {"file": split.name, "sha256": sha256(split)}, "code_sha256": code_sha256(),
+        "splits": {name: sha256(path) for name, path in tables.items()}, "code_sha256": code_sha256(),
         "log": f"{book.name}.log",
     }, experiments=[])
     book.claim()
     log(f"ledger {book.file}; {len(records)} earlier records in {ledger}")
     work = workdir or Path(tempfile.mkdtemp(prefix="fidelity-queue-"))
-    data = encode(read_split(split))
+    encoded: dict[str, Any] = {}
     started_any = False
     try:
         with alarm(book.left()):
@@ -365,9 +409,12 @@ def run_command(
                 section = {"id": entry.id, "question": entry.question, "runs": [], "not_started": []}
                 book.results["experiments"].append(section)
                 for run in entry.runs:
-                    run_spec = spec(entry, run, dataset, set_)
+                    run_spec = spec(entry, run, run.dataset, set_)
+                    if run.kind == "ours" and run.dataset not in tables:
+                        section["not_started"].append({"run": run.name, "reason": f"no {run.dataset}.parquet in {splits}"})
+                        continue
                     try:
-                        work_of = workload(run, dataset, set_)
+                        work_of = workload(run, run.dataset, set_)
                     except Exception as error:  # noqa: BLE001 - a bad run's config must not end the queue
                         section["not_started"].append({"run": run.name, "reason": f"{type(error).__name__}: {error}"})
                         log(f"{entry.id}/{run.name}: not started, {type(error).__name__}: {error}")
@@ -382,7 +429,10 @@ def run_command(
                     log(f"{entry.id}/{run.name}: starting ({decision.reason})")
                     record = _new_record(run_spec, run, work_of, decision, book)
                     section["runs"].append(record)
-                    _attempt(entry, run, record, dataset, split, anchors, data, set_, work, book)
+                    if run.kind == "ours" and run.dataset not in encoded:
+                        encoded[run.dataset] = encode(read_split(tables[run.dataset]))
+                    _attempt(entry, run, record, tables.get(run.dataset), anchors, encoded.get(run.dataset), set_,
+                             work, book)
                     records.append({**record, "ledger": book.file.name})
     except BudgetExceeded:
         log("budget reached: stopped here")
@@ -399,8 +449,8 @@ def _new_record(run_spec: dict[str, Any], run: Run, work: Workload, decision: De
             "test": None, "timing": None, "wall_s": None, "error": None}
 
 
-def _attempt(entry: Experiment, run: Run, record: dict[str, Any], dataset: str, split: Path, anchors: Path,
-             data, extra: list[str], work: Path, book: Ledger) -> None:
+def _attempt(entry: Experiment, run: Run, record: dict[str, Any], split: Path | None, anchors: Path, data,
+             extra: list[str], work: Path, book: Ledger) -> None:
     """Run one queued run, recording it done, cut (by the budget, which is then re-raised) or
     failed (an error in this run does not stop the queue: the next may still measure)."""
     began = time.perf_counter()
@@ -409,7 +459,7 @@ def _attempt(entry: Experiment, run: Run, record: dict[str, Any], dataset: str, 
         if run.kind == "official":
             _run_official(run, anchors, folder, record, book)
         else:
-            _run_ours(run, raw_config(run, dataset, extra), dataset, split, data, folder, record, book)
+            _run_ours(run, raw_config(run, run.dataset, extra), run.dataset, split, data, folder, record, book)
         record["status"] = "done"
     except BudgetExceeded:
         record.update(status="cut", cut=True)
@@ -461,7 +511,7 @@ def _run_ours(run: Run, raw: dict[str, Any], dataset: str, split: Path, data, fo
                 tested = time.perf_counter()
                 ranks = rank_targets(model, windows, batch_size=config.eval.batch_size, seed=run.seed,
                                      mask_history=config.eval.mask_history, precision=config.eval.precision,
-                                     progress=False)
+                                     compile=config.eval.compile, progress=False)
                 point["test"] = _rounded(summarize(ranks, config.eval.ks, config.eval.averaging_batch()))
                 point["test_s"] = round(time.perf_counter() - tested, 3)
             record["validations"].append(point)
@@ -474,6 +524,7 @@ def _run_ours(run: Run, raw: dict[str, Any], dataset: str, split: Path, data, fo
 
     result = fit(model, data, config, run.seed, on_epoch_end=on_epoch_end, progress=False)
     record["best_epoch"], record["best_valid"] = result.best_epoch, _rounded(result.best_metrics)
+    record["seconds_to_best"], record["seconds_total"] = round(result.seconds_to_best, 3), round(result.seconds_total, 3)
     record["stopped_early"] = record["epochs_finished"] < config.train.epochs
     with contextlib.chdir(folder):
         save_model(layout.train_dir(dataset, run.variant, run.seed) / "model.pt", model, data.items)
@@ -481,9 +532,26 @@ def _run_ours(run: Run, raw: dict[str, Any], dataset: str, split: Path, data, fo
         evaluate(dataset, run.variant, run.seed)
         timing["test_s"] = round(time.perf_counter() - tested, 3)
         metrics = read_json(layout.eval_dir(dataset, run.variant, run.seed) / "metrics.json", "evaluate")
+        record["ranks"] = pack_ranks(read_ranks(layout.eval_dir(dataset, run.variant, run.seed) / "ranks.parquet"))
     record["test"] = {key: metrics[key] for key in metrics if key != "users"}
     record["test_users"] = metrics.get("users")
     book.save()
+
+
+def pack_ranks(ranks: pd.Series) -> dict[str, str]:
+    """Per-user test ranks (indexed by user id, sorted) as ledger text: int32 little-endian,
+    zlib-compressed, base64 (~60 KB for Beauty's 22,363 users), with a digest of the user ids
+    so that two runs' ranks pair up only when they rank the same users in the same order."""
+    return {"users_sha256": _users_digest(ranks.index),
+            "int32_zlib_base64": base64.b64encode(zlib.compress(ranks.to_numpy().astype("<i4").tobytes(), 9)).decode()}
+
+
+def unpack_ranks(packed: dict[str, str]) -> np.ndarray:
+    return np.frombuffer(zlib.decompress(base64.b64decode(packed["int32_zlib_base64"])), dtype="<i4").astype(np.int64)
+
+
+def _users_digest(users) -> str:
+    return hashlib.sha256("\n".join(map(str, users)).encode()).hexdigest()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -714,6 +782,30 @@ def report_command(
         print(text)
     else:
         write_text(out, text)
+
+
+def is_grid_run(record: dict[str, Any]) -> bool:
+    """A run of the grid's computation, under whatever experiment it ran (E4's control is one)."""
+    spec = record["spec"]
+    return (spec["kind"] == "ours" and spec["recipe"] == GRID_RECIPE and spec["overrides"] == list(GRID_OVERRIDES)
+            and "ranks" in record)
+
+
+@app.command("reproduction")
+def reproduction_command(
+    ledger: Annotated[Path, typer.Option(help="Ledger folder.")] = LEDGER,
+    out: Annotated[Path, typer.Option(help="Markdown file to write.")] = ROOT / "docs" / "reproduction.md",
+    link_base: Annotated[str, typer.Option(help="Prefix of the links to the ledger (from docs/: ledger/).")] = "ledger/",
+    paper_tables: Annotated[Path, typer.Option(help="The paper's printed numbers.")] = ROOT / PAPER_TABLES,
+) -> None:
+    """Render the paper's grid from every ledger file as docs/reproduction.md: seeds done per dataset,
+    then Tables 2-5 and the t-tests by the pipeline's table code (CPU)."""
+    records = read_ledger(ledger) if ledger.is_dir() else []
+    ks = Config.from_dict(load_raw(ROOT / GRID_RECIPE, [])).eval.ks
+    text = grid_report.render(records, is_grid_run, GRID_RECIPE, ks, load_paper_tables(paper_tables), unpack_ranks,
+                              link_base)
+    write_text(out, text)
+    log(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -15,12 +15,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from diffurec.config import VARIANTS
+from diffurec.datasets import DATASET_NAMES
 from diffurec.device import uses_bf16
-from diffurec.tables import DATASET_NAMES, PAPER_LABELS, PaperTables, markdown_table
+from diffurec.report.tables import PaperTables, markdown_table
+from diffurec.variants import PAPER_LABELS, VARIANTS
 
 # The official DiffuRec code at its own defaults on one H100, seconds per training epoch
-# (reference/implementation-notes.md).
+# (docs/benchmarks.md, "Measured numbers", says where they come from).
 ANCHOR_EPOCH_S = {"amazon-beauty": 18.4, "amazon-toys-games": 12.8}
 # Targets of the model issue for Beauty at the official configuration on an H100/H200.
 TARGET_EPOCH_S = 1.0
@@ -253,7 +254,7 @@ def _sensitivity_sentence(runs: list[dict[str, Any]]) -> str:
     by_variant = {variant: [run["sensitivity"] for run in runs if run["variant"] == variant] for variant in VARIANTS}
     parts = [f"{PAPER_LABELS[variant]} {statistics.fmean(s['x_t'] for s in measured):.1e} (history "
              f"{statistics.fmean(s['history'] for s in measured):.2f})" for variant, measured in by_variant.items() if measured]
-    return (f"How much x0_hat depends on x_t (`diffurec.sensitivity`, {first['users']:,} test users, t = {first['t']}): "
+    return (f"How much x0_hat depends on x_t (`benchmarks/sensitivity.py`, {first['users']:,} test users, t = {first['t']}): "
             "its mean relative change when x_t is redrawn is " + ", ".join(parts)
             + ", where \"history\" is its change when each user's history is another user's.")
 

@@ -1,0 +1,165 @@
+"""docs/reproduction.md: the paper's grid at its scale, rendered from the device ledger
+(benchmarks/device_queue.py) with the pipeline's own table code.
+
+A ledger holds runs from many calls, on whatever card each lease lent. Per dataset, a seed counts
+once every variant has a finished run of the grid's recipe for it (the latest such run wins);
+the tables use those complete seeds only, so that variants pair up seed by seed as they do in the
+pipeline. There is no ensemble row: Algorithm 3 needs every seed's model in one place, and the
+models stay on the device machine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from statistics import fmean
+from typing import Any
+
+import numpy as np
+
+from diffurec.datasets import DATASET_NAMES
+from diffurec.metrics import ndcg
+from diffurec.report.comparison import PAPER_MODEL, DatasetTable, Method, render_table5
+from diffurec.report.significance import PAPER_HALF_UNIT, PER_USER_K, check_paper_table4, compare_variant
+from diffurec.report.tables import (
+    PaperTables,
+    VariantRuns,
+    markdown_table,
+    metric_names,
+    render_table2,
+    render_table3,
+    render_table4,
+)
+from diffurec.variants import BASELINE, VARIANT_NAMES, VARIANTS
+
+
+@dataclass(frozen=True)
+class GridCell:
+    """The finished grid runs of one (dataset, variant), one record per seed."""
+
+    dataset: str
+    variant: str
+    runs: Mapping[int, dict[str, Any]]
+
+
+def grid_cells(records: Sequence[dict[str, Any]], is_grid_run: Callable[[dict[str, Any]], bool]) -> dict[tuple[str, str], GridCell]:
+    """(dataset, variant) -> its finished grid runs by seed; a later record of a seed replaces an
+    earlier one (records come oldest first)."""
+    found: dict[tuple[str, str], dict[int, dict[str, Any]]] = {}
+    for record in records:
+        if record.get("status") == "done" and is_grid_run(record):
+            spec = record["spec"]
+            found.setdefault((spec["dataset"], spec["variant"]), {})[spec["seed"]] = record
+    return {key: GridCell(*key, runs) for key, runs in found.items()}
+
+
+def complete_seeds(cells: Mapping[tuple[str, str], GridCell], dataset: str) -> tuple[int, ...]:
+    """Seeds every variant has finished on `dataset`, ascending."""
+    per_variant = [set(cells[dataset, v].runs) if (dataset, v) in cells else set() for v in VARIANTS]
+    return tuple(sorted(set.intersection(*per_variant)))
+
+
+def variant_runs(cell: GridCell, seeds: Sequence[int], metrics: Sequence[str]) -> VariantRuns:
+    records = [cell.runs[seed] for seed in seeds]
+    return VariantRuns(
+        seeds=tuple(seeds),
+        metrics={m: tuple(float(r["test"][m]) for r in records) for m in metrics},
+        ensemble=None,
+        time_to_best_s=tuple(float(r["seconds_to_best"]) for r in records),
+        total_time_s=tuple(float(r["seconds_total"]) for r in records),
+        best_epoch=tuple(int(r["best_epoch"]) for r in records),
+        devices=tuple(str(r["card"]) for r in records),
+    )
+
+
+def per_user_ndcg(cell: GridCell, seeds: Sequence[int], unpack: Callable[[dict[str, str]], np.ndarray]) -> tuple[str, np.ndarray]:
+    """(digest of the ranked users, per-user NDCG@PER_USER_K averaged over `seeds`)."""
+    digests = {cell.runs[seed]["ranks"]["users_sha256"] for seed in seeds}
+    if len(digests) != 1:
+        raise ValueError(f"{cell.dataset}/{cell.variant}: seeds {list(seeds)} ranked different users")
+    stacked = np.stack([ndcg(unpack(cell.runs[seed]["ranks"]), PER_USER_K) for seed in seeds])
+    return digests.pop(), stacked.mean(axis=0)
+
+
+def dataset_results(dataset: str, cells: Mapping[tuple[str, str], GridCell], seeds: Sequence[int], metrics: Sequence[str],
+                    unpack: Callable[[dict[str, str]], np.ndarray]) -> tuple[dict, dict]:
+    """Per variant its runs over `seeds`, and per modified variant its tests against the baseline
+    (the ttest stage's, from the ledger's metrics and per-user ranks)."""
+    runs = {(dataset, v): variant_runs(cells[dataset, v], seeds, metrics) for v in VARIANTS}
+    users = {v: per_user_ndcg(cells[dataset, v], seeds, unpack) for v in VARIANTS}
+    comparisons = {}
+    for variant in VARIANTS:
+        if variant == BASELINE:
+            continue
+        if users[variant][0] != users[BASELINE][0]:
+            raise ValueError(f"{dataset}: {variant} and {BASELINE} ranked different users")
+        comparisons[dataset, variant] = compare_variant(
+            dataset, variant, runs[dataset, variant].metrics, runs[dataset, BASELINE].metrics,
+            users[variant][1], users[BASELINE][1])
+    return runs, comparisons
+
+
+def render_dataset(dataset: str, cells: Mapping[tuple[str, str], GridCell], seeds: Sequence[int], ks: Sequence[int],
+                   paper: PaperTables, unpack: Callable[[dict[str, str]], np.ndarray]) -> list[str]:
+    """Tables 3, 4, 5 and 2 of one dataset over its complete seeds, as the pipeline renders them."""
+    metrics = metric_names(ks)
+    runs, comparisons = dataset_results(dataset, cells, seeds, metrics, unpack)
+    checks = [c for c in check_paper_table4(paper.means, paper.printed_table4, PAPER_HALF_UNIT, BASELINE)
+              if c.dataset == dataset]
+    ours = [Method(VARIANT_NAMES[v], "ours", {m: fmean(runs[dataset, v].metrics[m]) for m in metrics}, False)
+            for v in VARIANTS]
+    reported = [Method(name, "reported", {m: values[m] for m in metrics if m in values}, name != PAPER_MODEL)
+                for name, values in paper.reported.get(dataset, {}).items()]
+    table5 = render_table5([DatasetTable(dataset, tuple(ours + reported), None)], metrics, [], [
+        f"Seeds: {', '.join(map(str, seeds))}. No RecBole baseline has been re-run at the paper's scale yet; "
+        "the baselines are the paper's reported numbers."])
+    args = ([dataset], list(VARIANTS))
+    return [render_table3(*args, metrics, runs, paper), render_table4(*args, metrics, comparisons, checks), table5,
+            render_table2(*args, runs, paper)]
+
+
+def render(records: Sequence[dict[str, Any]], is_grid_run: Callable[[dict[str, Any]], bool], recipe: str,
+           ks: Sequence[int], paper: PaperTables, unpack: Callable[[dict[str, str]], np.ndarray], link_base: str) -> str:
+    """The whole document: seeds done per dataset, then each dataset's tables over its complete seeds."""
+    cells = grid_cells(records, is_grid_run)
+    lines = [
+        "# The paper's grid at its scale",
+        "",
+        "Generated by `python benchmarks/device_queue.py reproduction` from the device ledger "
+        f"([{link_base.rstrip('/')}/]({link_base})); every number below is a GPU run of `{recipe}` recorded there, "
+        "with its card, command and raw log. The earlier Beauty run of 2026-11-27, from before the ledger, is in "
+        "[reproduction-2026-11-27.md](reproduction-2026-11-27.md).",
+        "",
+        "## Seeds done",
+        "",
+    ]
+    rows = []
+    for dataset in DATASET_NAMES:
+        finished = {v: sorted(cells[dataset, v].runs) if (dataset, v) in cells else [] for v in VARIANTS}
+        if dataset not in paper.means and not any(finished.values()):
+            continue
+        seeds = complete_seeds(cells, dataset)
+        rows.append([DATASET_NAMES[dataset], str(len(seeds)), ", ".join(map(str, seeds)) or "—",
+                     *("; ".join(map(str, finished[v])) or "—" for v in VARIANTS)])
+    lines += [markdown_table(["Dataset", "Complete seeds", "Which", *(f"{VARIANT_NAMES[v]}: seeds run" for v in VARIANTS)],
+                             "lrl" + "l" * len(VARIANTS), rows),
+              "A seed is complete when every variant has a finished run of it; only complete seeds enter the "
+              "tables, so that variants pair up seed by seed.", ""]
+    for dataset in DATASET_NAMES:
+        seeds = complete_seeds(cells, dataset)
+        if not seeds:
+            continue
+        lines += [f"## {DATASET_NAMES[dataset]} (`{dataset}`), {len(seeds)} seed{'s' if len(seeds) > 1 else ''}", "",
+                  "In the notes below, \"the seeds in params.yaml\" are this dataset's complete seeds, and a run's "
+                  "train.json is its ledger record.", ""]
+        for document in render_dataset(dataset, cells, seeds, ks, paper, unpack):
+            title, *body = document.strip("\n").splitlines()
+            lines += [f"### {title.lstrip('# ')}", "", *_demote(body, 2), ""]
+    if not any(complete_seeds(cells, d) for d in DATASET_NAMES):
+        lines += ["No complete seed of the grid has come back from a device yet: `device_queue.py run` queues it "
+                  "after the fidelity experiments (docs/benchmarks.md, \"The device queue\").", ""]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _demote(lines: Sequence[str], levels: int) -> list[str]:
+    return [("#" * levels + line) if line.startswith("#") else line for line in lines]

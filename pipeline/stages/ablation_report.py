@@ -1,0 +1,55 @@
+"""Stage `ablation-report`: the inference ablations of every run as Markdown, plot data and a figure."""
+
+from __future__ import annotations
+
+from diffurec.datasets import DATASET_NAMES
+from diffurec.report.ablation import plot_table, render_ablation, seed_means
+from diffurec.report.case_study import figure_metric
+from diffurec.report.figures import cost_quality_figure
+from diffurec.report.tables import metric_names
+from diffurec.variants import VARIANT_NAMES
+from pipeline import layout
+from pipeline.app import app
+from pipeline.files.atomic_write import write_png, write_text
+from pipeline.files.run_results import read_ablation
+from pipeline.params import load_config
+
+ABLATION = layout.REPORTS / "ablation.md"
+PLOT_DATA = layout.REPORTS / "ablation.tsv"
+FIGURE = layout.FIGURES / "ablation.png"
+
+
+@app.command("ablation-report")
+def ablation_report() -> None:
+    """Per dataset and variant, one row per ablation setting with HR/NDCG@K and the inference
+    seconds as mean ± std over the seeds, from the ablation stage's results of every run in
+    datasets x variants x seeds (refused if one holds other settings than params.yaml's `ablation`).
+
+    Writes reports/ablation.md, reports/ablation.tsv (the seed means, for `dvc plots`) and
+    reports/figures/ablation.png (NDCG at the middle cut-off against the seconds).
+    """
+    config = load_config()
+    metrics = metric_names(config.eval.ks)
+    names = list(config.ablation.settings())
+    runs = {}
+    devices = []
+    for dataset in config.datasets:
+        for variant in config.variants:
+            per_seed = []
+            for seed in config.seeds:
+                device, settings = read_ablation(layout.RUNS, dataset, variant, seed, names, metrics)
+                devices.append(device)
+                per_seed.append(settings)
+            runs[dataset, variant] = per_seed
+    write_text(PLOT_DATA, plot_table(runs, metrics))
+    metric = figure_metric(config.eval.ks)
+    figure = cost_quality_figure(
+        seed_means(runs, metrics),
+        metric,
+        {dataset: DATASET_NAMES[dataset] for dataset in config.datasets},
+        {variant: VARIANT_NAMES[variant] for variant in config.variants},
+        f"Inference ablations: {metric} against inference time (mean over seeds {', '.join(map(str, config.seeds))})",
+    )
+    write_png(FIGURE, figure)
+    link = FIGURE.relative_to(layout.REPORTS).as_posix()
+    write_text(ABLATION, render_ablation(runs, metrics, config.seeds, devices, link))

@@ -1,0 +1,121 @@
+"""benchmarks/grid_report.py: the paper's grid rendered from ledger records, checked against
+values computed by hand from the records' own ranks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from statistics import fmean
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import device_queue
+import grid_report
+from diffurec.metrics import ndcg, summarize
+from diffurec.report.significance import signed_rank_test
+from pipeline.files.paper_tables import load_paper_tables
+
+ROOT = Path(__file__).resolve().parents[1]
+PAPER = load_paper_tables(ROOT / "reference" / "paper_tables.yaml")
+KS = (5, 10, 20)
+USERS = [str(u) for u in range(1, 61)]
+
+
+def _record(dataset: str, variant: str, seed: int, ranks: np.ndarray, *, status: str = "done",
+            overrides: tuple[str, ...] = device_queue.GRID_OVERRIDES) -> dict:
+    packed = device_queue.pack_ranks(pd.Series(ranks, index=pd.Index(USERS, name="user_id")))
+    return {
+        "spec": {"experiment": f"G-{dataset}", "run": f"paper-{variant}-seed{seed}", "kind": "ours", "dataset": dataset,
+                 "variant": variant, "seed": seed, "recipe": device_queue.GRID_RECIPE, "overrides": list(overrides),
+                 "args": []},
+        "status": status, "card": "NVIDIA H200", "best_epoch": 40 + seed % 2, "seconds_to_best": 60.0 + seed,
+        "seconds_total": 62.0 + seed, "test": summarize(ranks, KS), "ranks": packed,
+    }
+
+
+def _ranks(seed: int, shift: int) -> np.ndarray:
+    return np.random.default_rng(100 * seed + shift).integers(1, 40, size=len(USERS))
+
+
+def _records() -> list[dict]:
+    records = []
+    for seed in (0, 1):
+        for shift, variant in enumerate(("baseline", "v1", "v2")):
+            records.append(_record("amazon-beauty", variant, seed, _ranks(seed, shift)))
+    # Seed 2 of v1 alone: not complete, so in no table; a failed run and another recipe never count.
+    records.append(_record("amazon-beauty", "v1", 2, _ranks(2, 1)))
+    records.append(_record("amazon-beauty", "v2", 2, _ranks(2, 2), status="failed"))
+    records.append(_record("amazon-beauty", "baseline", 2, _ranks(2, 0), overrides=("train.epochs=120",)))
+    return records
+
+
+def test_ranks_round_trip_through_the_ledger_text():
+    ranks = np.array([1, 12101, 3, 2**31 - 1])
+    packed = device_queue.pack_ranks(pd.Series(ranks, index=["a", "b", "c", "d"]))
+    assert device_queue.unpack_ranks(packed).tolist() == ranks.tolist()
+    assert packed["users_sha256"] != device_queue.pack_ranks(pd.Series(ranks, index=["a", "b", "d", "c"]))["users_sha256"]
+
+
+def test_complete_seeds_need_every_variant_of_the_grid_recipe():
+    cells = grid_report.grid_cells(_records(), device_queue.is_grid_run)
+    assert grid_report.complete_seeds(cells, "amazon-beauty") == (0, 1)
+    assert sorted(cells["amazon-beauty", "v1"].runs) == [0, 1, 2]
+    assert sorted(cells["amazon-beauty", "baseline"].runs) == [0, 1]
+    assert grid_report.complete_seeds(cells, "ml-1m") == ()
+    # A later record of the same seed replaces the earlier one.
+    later = _record("amazon-beauty", "v2", 0, _ranks(9, 9))
+    cells = grid_report.grid_cells([*_records(), later], device_queue.is_grid_run)
+    assert cells["amazon-beauty", "v2"].runs[0] is later
+
+
+def test_tables_and_tests_come_from_the_records_metrics_and_ranks():
+    records = _records()
+    cells = grid_report.grid_cells(records, device_queue.is_grid_run)
+    metrics = ("HR@5", "HR@10", "HR@20", "NDCG@5", "NDCG@10", "NDCG@20")
+    runs, comparisons = grid_report.dataset_results("amazon-beauty", cells, (0, 1), metrics, device_queue.unpack_ranks)
+    v1 = runs["amazon-beauty", "v1"]
+    assert v1.seeds == (0, 1) and v1.ensemble is None and v1.best_epoch == (40, 41)
+    assert v1.metrics["NDCG@10"] == tuple(summarize(_ranks(seed, 1), KS)["NDCG@10"] for seed in (0, 1))
+    assert v1.time_to_best_s == (60.0, 61.0) and v1.devices == ("NVIDIA H200", "NVIDIA H200")
+    # The per-user test pairs each user's NDCG@10, averaged over the two seeds, with the baseline's.
+    mine = np.mean([ndcg(_ranks(seed, 1), 10) for seed in (0, 1)], axis=0)
+    theirs = np.mean([ndcg(_ranks(seed, 0), 10) for seed in (0, 1)], axis=0)
+    expected = signed_rank_test(mine, theirs)
+    assert comparisons["amazon-beauty", "v1"].per_user == expected
+    per_metric = comparisons["amazon-beauty", "v1"].per_metric["HR@10"]
+    assert per_metric.n == 2 and per_metric.mean_diff == pytest.approx(
+        fmean(v1.metrics["HR@10"]) - fmean(runs["amazon-beauty", "baseline"].metrics["HR@10"]))
+
+
+def test_the_document_lists_seeds_done_and_renders_the_pipeline_tables():
+    text = grid_report.render(_records(), device_queue.is_grid_run, "profiles/paper.yaml", KS, PAPER,
+                              device_queue.unpack_ranks, "ledger/")
+    assert "| Amazon Beauty | 2 | 0, 1 | 0; 1 | 0; 1; 2 | 0; 1 |" in text
+    assert "| MovieLens-1M | 0 | — | — | — | — |" in text
+    assert "## Amazon Beauty (`amazon-beauty`), 2 seeds" in text
+    for title in ("Table 3: performance", "Table 4: paired significance tests", "Table 5: overall comparison",
+                  "Table 2: convergence training time"):
+        assert f"### {title}" in text
+    mean = fmean(summarize(_ranks(seed, 0), KS)["NDCG@10"] for seed in (0, 1))
+    assert "| DiffuRec (baseline) | mean ± std over 2 seeds |" in text and f"{mean:.4f} ± " in text
+    assert "(Algorithm 3) |" not in text and "no ensemble row" in text
+    # Table 5 beside the paper's reported methods (STOSA is one of them on Beauty).
+    assert "| STOSA | reported |" in text
+    assert "No complete seed" not in text
+
+
+def test_an_empty_ledger_says_nothing_has_come_back():
+    text = grid_report.render([], device_queue.is_grid_run, "profiles/paper.yaml", KS, PAPER,
+                              device_queue.unpack_ranks, "ledger/")
+    assert "No complete seed of the grid has come back from a device yet" in text
+    assert "| Amazon Beauty | 0 | — | — | — | — |" in text
+
+
+def test_runs_that_ranked_other_users_are_refused():
+    records = _records()
+    other = records[1]
+    other["ranks"] = device_queue.pack_ranks(pd.Series(_ranks(0, 1), index=[f"x{u}" for u in USERS]))
+    cells = grid_report.grid_cells(records, device_queue.is_grid_run)
+    with pytest.raises(ValueError, match="ranked different users"):
+        grid_report.dataset_results("amazon-beauty", cells, (0, 1), ("NDCG@10",), device_queue.unpack_ranks)
