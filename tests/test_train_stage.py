@@ -16,7 +16,9 @@ import yaml
 
 from tests.synthetic import cycle_split
 
-EPOCHS = 4
+# Long enough that the interrupt, sent as soon as the first epoch's resume state appears, lands
+# well before the run ends even when the machine is busy (with 4 epochs, a CI run once finished first).
+EPOCHS = 8
 PARAMS = {
     "model": {"hidden": 32, "blocks": 1, "heads": 2, "max_len": 10},
     "train": {"epochs": EPOCHS, "batch_size": 32, "lr": 0.005, "device": "cpu"},
@@ -48,8 +50,11 @@ def _run(workdir: Path, command: list[str]) -> subprocess.CompletedProcess:
 
 def _interrupt_after_an_epoch(workdir: Path, out: str, resume: str) -> int:
     """Start a training run, Ctrl-C it once its first resume state is on disk; its exit code."""
-    process = subprocess.Popen(_train_command(out, resume), cwd=workdir, env=_env(),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # Ctrl-C's default action in the child whatever this process inherited (a shell's background
+    # job may start with SIGINT ignored, and an ignored signal stays ignored across exec).
+    process = subprocess.Popen(_train_command(out, resume), cwd=workdir, env=_env(), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while not (workdir / resume).exists() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
