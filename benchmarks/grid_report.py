@@ -16,6 +16,7 @@ from statistics import fmean
 from typing import Any
 
 import numpy as np
+from reproduction import demote
 
 from diffurec.datasets import DATASET_NAMES
 from diffurec.metrics import ndcg
@@ -122,6 +123,7 @@ def render(records: Sequence[dict[str, Any]], is_grid_run: Callable[[dict[str, A
            ks: Sequence[int], paper: PaperTables, unpack: Callable[[dict[str, str]], np.ndarray], link_base: str) -> str:
     """The whole document: seeds done per dataset, then each dataset's tables over its complete seeds."""
     cells = grid_cells(records, is_grid_run)
+    complete = {dataset: complete_seeds(cells, dataset) for dataset in DATASET_NAMES}
     lines = [
         "# The paper's grid at its scale",
         "",
@@ -138,15 +140,14 @@ def render(records: Sequence[dict[str, Any]], is_grid_run: Callable[[dict[str, A
         finished = {v: sorted(cells[dataset, v].runs) if (dataset, v) in cells else [] for v in VARIANTS}
         if dataset not in paper.means and not any(finished.values()):
             continue
-        seeds = complete_seeds(cells, dataset)
+        seeds = complete[dataset]
         rows.append([DATASET_NAMES[dataset], str(len(seeds)), ", ".join(map(str, seeds)) or "—",
                      *("; ".join(map(str, finished[v])) or "—" for v in VARIANTS)])
     lines += [markdown_table(["Dataset", "Complete seeds", "Which", *(f"{VARIANT_NAMES[v]}: seeds run" for v in VARIANTS)],
                              "lrl" + "l" * len(VARIANTS), rows),
               "A seed is complete when every variant has a finished run of it; only complete seeds enter the "
               "tables, so that variants pair up seed by seed.", ""]
-    for dataset in DATASET_NAMES:
-        seeds = complete_seeds(cells, dataset)
+    for dataset, seeds in complete.items():
         if not seeds:
             continue
         lines += [f"## {DATASET_NAMES[dataset]} (`{dataset}`), {len(seeds)} seed{'s' if len(seeds) > 1 else ''}", "",
@@ -154,12 +155,8 @@ def render(records: Sequence[dict[str, Any]], is_grid_run: Callable[[dict[str, A
                   "train.json is its ledger record.", ""]
         for document in render_dataset(dataset, cells, seeds, ks, paper, unpack):
             title, *body = document.strip("\n").splitlines()
-            lines += [f"### {title.lstrip('# ')}", "", *_demote(body, 2), ""]
-    if not any(complete_seeds(cells, d) for d in DATASET_NAMES):
+            lines += [f"### {title.lstrip('# ')}", "", *demote(body, 2).lstrip("\n").splitlines(), ""]
+    if not any(complete.values()):
         lines += ["No complete seed of the grid has come back from a device yet: `device_queue.py run` queues it "
                   "after the fidelity experiments (docs/benchmarks.md, \"The device queue\").", ""]
     return "\n".join(lines).rstrip("\n") + "\n"
-
-
-def _demote(lines: Sequence[str], levels: int) -> list[str]:
-    return [("#" * levels + line) if line.startswith("#") else line for line in lines]

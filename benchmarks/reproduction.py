@@ -156,7 +156,7 @@ def render_document(results: dict[str, Any], paper: PaperTables, reports: Sequen
         lines += _paper_section(dataset, runs, seeds, paper)
     for report in reports:
         title, *body = report.strip("\n").splitlines()
-        lines += [f"## Pipeline report: {title.lstrip('# ')}", "", *_demote(body).lstrip("\n").splitlines(), ""]
+        lines += [f"## Pipeline report: {title.lstrip('# ')}", "", *demote(body).lstrip("\n").splitlines(), ""]
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
@@ -283,6 +283,6 @@ def _paper_section(dataset: str, runs: list[dict[str, Any]], seeds: list[int], p
     ]
 
 
-def _demote(lines: list[str]) -> str:
-    """The report's headings one level down, under the document's own."""
-    return "\n".join(f"#{line}" if line.startswith("#") else line for line in lines)
+def demote(lines: list[str], levels: int = 1) -> str:
+    """A rendered report's lines with its headings `levels` down, under the document's own."""
+    return "\n".join("#" * levels + line if line.startswith("#") else line for line in lines)
