@@ -12,12 +12,14 @@ time (estimates for an H100 from docs/benchmarks.md), then the grid:
   E1  profiles/paper.yaml for 120 epochs, lr decay at 100, validated and tested every 10 epochs
       (~4 min): does test NDCG@10 keep rising past the paper's epoch 41?
   E3  profiles/official.yaml to its early stop, or the budget: baseline, then v1, then v2 (each
-      ~7 min or more). Whether the official recipe reaches the published numbers with our code.
+      ~7 min or more). Whether the official recipe reaches the published numbers with our code
+      (the paper's three models: published numbers exist for no other).
   E4  One factor at a time on the paper recipe, 41 epochs (~1.5 min each): an unchanged control,
       weight decay 0, batch 512, shuffled batching, the official network's switches together.
   G-<dataset>  The paper's grid: profiles/paper.yaml (41 epochs, validated every 5 as E4), every
-      variant of a seed before the next seed; Beauty seeds 2-4 first (seeds 0-1 ran on 2026-11-27,
-      before the ledger; they follow), then Toys, then ML-1M (~7 min a run there).
+      model of a seed (the paper's three and the control without diffusion) before the next
+      seed; Beauty seeds 2-4 first (seeds 0-1 ran on 2026-11-27, before the ledger; they follow),
+      then Toys, then ML-1M (~7 min a run there).
 
 Every E run is Beauty, seed 0, baseline unless named. Every run of ours keeps its per-user test
 ranks in the ledger, so `reproduction` renders Tables 2-5 and the per-user tests from it.
@@ -35,6 +37,9 @@ spent; the ledger is rewritten after every epoch, so a cut run keeps its finishe
 2. On the device machine, with `carry: [".device"]` (see docs/benchmarks.md for the full line):
 
        PYTHONPATH=. python3 benchmarks/device_queue.py run --out $OUT --budget 480 2>&1 | tee $OUT/log.txt
+
+`python benchmarks/device_queue.py plan` lists the queue here (CPU) as the ledger leaves it: what
+a call would skip as settled, and what it would still run.
 
 3. Here: `python benchmarks/device_queue.py ingest FILES_AT` copies the call's ledger file and
    its raw log into docs/ledger/ (never over an existing file), and
@@ -80,7 +85,7 @@ from diffurec.inference import rank_targets
 from diffurec.metrics import summarize
 from diffurec.sequences import encode, evaluation_windows
 from diffurec.train import TrainState, build_model, fit, validates_after
-from diffurec.variants import BASELINE, VARIANTS
+from diffurec.variants import BASELINE, PAPER_VARIANTS, VARIANTS
 from pipeline import layout
 from pipeline.app import main
 from pipeline.files.atomic_write import write_json, write_text, write_with
@@ -149,7 +154,7 @@ FIDELITY: tuple[Experiment, ...] = (
     )),
     Experiment("E3", "The official recipe to its early stop (or the budget), every variant.", tuple(
         Run(f"official-recipe-{variant}", profile="profiles/official.yaml", variant=variant, cut_settles=True)
-        for variant in VARIANTS
+        for variant in PAPER_VARIANTS
     )),
     Experiment("E4", "One factor of the official recipe at a time on the paper recipe (41 epochs).", (
         Run("control", overrides=E4_BASE),
@@ -167,9 +172,11 @@ GRID_OVERRIDES = E4_BASE
 
 
 def grid(dataset: str, seeds: tuple[int, ...]) -> Experiment:
-    """The paper's grid on one dataset, seed by seed: every variant of a seed before the next, so a
-    cut call leaves whole seeds behind it."""
-    return Experiment(f"G-{dataset}", f"The paper's grid on {DATASET_NAMES[dataset]}: every variant, seed by seed.", tuple(
+    """The paper's grid on one dataset, seed by seed: every model of a seed (VARIANTS: the paper's
+    three and the control, which Table 4 tests them against) before the next, so a cut call leaves
+    whole seeds behind it."""
+    question = f"The paper's grid on {DATASET_NAMES[dataset]}: every model, seed by seed."
+    return Experiment(f"G-{dataset}", question, tuple(
         Run(f"paper-{variant}-seed{seed}", dataset=dataset, profile=GRID_RECIPE, variant=variant, seed=seed,
             overrides=GRID_OVERRIDES)
         for seed in seeds for variant in VARIANTS
@@ -284,12 +291,16 @@ class Decision:
     predicted_s: float | None = None
 
 
+def settled_in(run_spec: dict[str, Any], records: list[dict[str, Any]]) -> str | None:
+    """The ledger file of the first record that settles the run, or None."""
+    return next((r["ledger"] for r in records if same_run(r["spec"], run_spec) and settled(r)), None)
+
+
 def decide(run_spec: dict[str, Any], work: Workload, records: list[dict[str, Any]], left_s: float,
            first: bool) -> Decision:
     """Whether to start a queued run now (see the module's docstring for the rule)."""
-    for record in records:
-        if same_run(record["spec"], run_spec) and settled(record):
-            return Decision(False, f"settled in {record['ledger']}")
+    if (ledger := settled_in(run_spec, records)) is not None:
+        return Decision(False, f"settled in {ledger}")
     predicted = predict_s(run_spec, work, records)
     if first:
         return Decision(True, "the first run of the call always starts", predicted)
@@ -368,6 +379,40 @@ class Ledger(Journal):
 # Running the queue
 
 
+@app.command("plan")
+def plan_command(
+    ledger: Annotated[Path, typer.Option(help="Ledger folder whose settled runs a call would skip.")] = LEDGER,
+    experiment: Annotated[list[str], typer.Option(help="List only these experiments (repeatable), e.g. G-ml-1m.")] = [],
+    set_: Annotated[list[str], typer.Option("-S", "--set", help="Override for every run of ours, as for `run`.")] = [],
+) -> None:
+    """List the queue in order as the ledger leaves it: per run, settled (skipped) or to run, with
+    its predicted seconds where the ledger has timings (CPU; nothing is run)."""
+    records = read_ledger(ledger) if ledger.is_dir() else []
+    for entry in _selected(experiment):
+        for run in entry.runs:
+            run_spec = spec(entry, run, run.dataset, set_)
+            print(f"{entry.id}/{run.name}: {run.dataset}, {run.variant}, seed {run.seed}; "
+                  f"{_plan_state(run, run_spec, records, set_)}")
+
+
+def _selected(experiment: list[str]) -> list[Experiment]:
+    """The queue, or the experiments named (in queue order); an unknown name is refused."""
+    unknown = set(experiment) - {e.id for e in QUEUE}
+    if unknown:
+        raise ConfigError(f"unknown experiment {sorted(unknown)}; choose from {[e.id for e in QUEUE]}")
+    return [e for e in QUEUE if not experiment or e.id in experiment]
+
+
+def _plan_state(run: Run, run_spec: dict[str, Any], records: list[dict[str, Any]], extra: list[str]) -> str:
+    if (ledger := settled_in(run_spec, records)) is not None:
+        return f"settled in {ledger}"
+    try:
+        predicted = predict_s(run_spec, workload(run, run.dataset, extra), records)
+    except Exception as error:  # noqa: BLE001 - `run` would record this run as not started, and go on
+        return f"not startable, {type(error).__name__}: {error}"
+    return "to run" + ("" if predicted is None else f", ~{predicted:.0f} s")
+
+
 @app.command("run")
 def run_command(
     out: Annotated[Path, typer.Option(help="Folder that receives this call's ledger file (the device's $OUT).")],
@@ -381,10 +426,7 @@ def run_command(
     workdir: Annotated[Path | None, typer.Option(help="Where runs are written. Default: a temporary folder.")] = None,
 ) -> None:
     """Run the queue within BUDGET seconds, skipping what the ledger holds settled (GPU)."""
-    queue = [e for e in QUEUE if not experiment or e.id in experiment]
-    unknown = set(experiment) - {e.id for e in QUEUE}
-    if unknown:
-        raise ConfigError(f"unknown experiment {sorted(unknown)}; choose from {[e.id for e in QUEUE]}")
+    queue = _selected(experiment)
     tables = {path.stem: path for path in sorted(splits.glob("*.parquet"))}
     if not tables:
         raise DataError(f"{splits}: no split tables; run `python benchmarks/gpu_reproduction.py prepare` first")

@@ -16,10 +16,11 @@ measured with the pipeline's own stage code. Three steps:
 
    First the speed benchmark at the official DiffuRec code's configuration (its anchor: 18.4 s
    per Beauty epoch on an H100; `--speed-epochs 0` skips it), then train + evaluate runs of
-   profiles/paper.yaml seed by seed (every variant of seed 0, then of seed 1, ...): the first
-   always starts, each later one only while it and the ensemble of the complete seeds still fit
-   in the budget, as the runs so far predict; then that ensemble (Algorithm 3). OUT receives
-   results.json (machine, timings, every run's metrics and sensitivity to x_t, and the finished
+   profiles/paper.yaml seed by seed (every model of seed 0, the control included, then of seed
+   1, ...): the first always starts, each later one only while it and the ensemble of the
+   complete seeds still fit in the budget, as the runs so far predict; then that ensemble
+   (Algorithm 3). OUT receives results.json (machine, timings, every run's metrics and, for the
+   diffusion models, sensitivity to x_t, and the finished
    epochs of a run the budget cut; rewritten after every run) and runs.tar.gz (the run folders without weights,
    and the params.yaml they ran with).
 
@@ -244,7 +245,8 @@ def run_command(
     budget: Annotated[float, typer.Option(help="Seconds for everything, packing included.")] = 400.0,
     profile: Annotated[Path, typer.Option(help="Params of the reproduction runs.")] = PROFILE,
     set_: Annotated[list[str], typer.Option("-S", "--set", help="Override a param: -S train.eval_every=5.")] = [],
-    variant: Annotated[list[str], typer.Option(help="Variant to run (repeatable). Default: all three.")] = list(VARIANTS),
+    variant: Annotated[list[str], typer.Option(
+        help="Model to run (repeatable). Default: every one, the paper's three and the control.")] = list(VARIANTS),
     speed_epochs: Annotated[int, typer.Option(help="Epochs of the speed benchmark (0: skip it).")] = 3,
     workdir: Annotated[Path | None, typer.Option(help="Where runs/ is written. Default: a temporary folder.")] = None,
 ) -> None:
@@ -388,7 +390,8 @@ def _run_seeds(config: Config, dataset: str, data: SequenceData, variants: list[
                 train=read_json(layout.train_dir(dataset, name, seed) / "train.json", "train"),
                 test=read_json(layout.eval_dir(dataset, name, seed) / "metrics.json", "evaluate"),
             )
-            run["sensitivity"] = _sensitivity(dataset, name, seed, data)
+            if find_variant(name).diffusion:  # the control has no x_t to be sensitive to
+                run["sensitivity"] = _sensitivity(dataset, name, seed, data)
             timed[name] = time.perf_counter() - began
             evaluation_s[name] = ended - trained
             results["complete_seeds"] = complete_seeds(results["runs"], variants)

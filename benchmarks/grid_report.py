@@ -2,10 +2,11 @@
 (benchmarks/device_queue.py) with the pipeline's own table code.
 
 A ledger holds runs from many calls, on whatever card each lease lent. Per dataset, a seed counts
-once every variant has a finished run of the grid's recipe for it (the latest such run wins);
-the tables use those complete seeds only, so that variants pair up seed by seed as they do in the
-pipeline. There is no ensemble row: Algorithm 3 needs every seed's model in one place, and the
-models stay on the device machine.
+once every model of VARIANTS (the paper's three and the control without diffusion) has a finished
+run of the grid's recipe for it (the latest such run wins); the tables use those complete seeds
+only, so that the models pair up seed by seed as they do in the pipeline. The control has no
+paper label and no paper row: the tables list it under its own name. There is no ensemble row:
+Algorithm 3 needs every seed's model in one place, and the models stay on the device machine.
 """
 
 from __future__ import annotations
@@ -20,8 +21,14 @@ from reproduction import demote
 
 from diffurec.datasets import DATASET_NAMES
 from diffurec.metrics import ndcg
-from diffurec.report.comparison import PAPER_MODEL, DatasetTable, Method, render_table5
-from diffurec.report.significance import PAPER_HALF_UNIT, PER_USER_K, check_paper_table4, compare_variant
+from diffurec.report.comparison import PAPER_MODEL, DatasetTable, Method, our_source, render_table5
+from diffurec.report.significance import (
+    PAPER_HALF_UNIT,
+    PER_USER_K,
+    check_paper_table4,
+    compare_variant,
+    comparison_pairs,
+)
 from diffurec.report.tables import (
     PaperTables,
     VariantRuns,
@@ -55,7 +62,7 @@ def grid_cells(records: Sequence[dict[str, Any]], is_grid_run: Callable[[dict[st
 
 
 def complete_seeds(cells: Mapping[tuple[str, str], GridCell], dataset: str) -> tuple[int, ...]:
-    """Seeds every variant has finished on `dataset`, ascending."""
+    """Seeds every model, the control included, has finished on `dataset`, ascending."""
     per_variant = [set(cells[dataset, v].runs) if (dataset, v) in cells else set() for v in VARIANTS]
     return tuple(sorted(set.intersection(*per_variant)))
 
@@ -84,19 +91,18 @@ def per_user_ndcg(cell: GridCell, seeds: Sequence[int], unpack: Callable[[dict[s
 
 def dataset_results(dataset: str, cells: Mapping[tuple[str, str], GridCell], seeds: Sequence[int], metrics: Sequence[str],
                     unpack: Callable[[dict[str, str]], np.ndarray]) -> tuple[dict, dict]:
-    """Per variant its runs over `seeds`, and per modified variant its tests against the baseline
-    (the ttest stage's, from the ledger's metrics and per-user ranks)."""
+    """Per model its runs over `seeds`, and (dataset, model, reference) -> the model's tests against
+    the reference, for the pairs the ttest stage tests (`comparison_pairs`: against DiffuRec and
+    against the control), from the ledger's metrics and per-user ranks."""
     runs = {(dataset, v): variant_runs(cells[dataset, v], seeds, metrics) for v in VARIANTS}
     users = {v: per_user_ndcg(cells[dataset, v], seeds, unpack) for v in VARIANTS}
     comparisons = {}
-    for variant in VARIANTS:
-        if variant == BASELINE:
-            continue
-        if users[variant][0] != users[BASELINE][0]:
-            raise ValueError(f"{dataset}: {variant} and {BASELINE} ranked different users")
-        comparisons[dataset, variant] = compare_variant(
-            dataset, variant, runs[dataset, variant].metrics, runs[dataset, BASELINE].metrics,
-            users[variant][1], users[BASELINE][1])
+    for variant, reference in comparison_pairs(VARIANTS):
+        if users[variant][0] != users[reference][0]:
+            raise ValueError(f"{dataset}: {variant} and {reference} ranked different users")
+        comparisons[dataset, variant, reference] = compare_variant(
+            dataset, variant, runs[dataset, variant].metrics, runs[dataset, reference].metrics,
+            users[variant][1], users[reference][1], reference=reference)
     return runs, comparisons
 
 
@@ -107,7 +113,7 @@ def render_dataset(dataset: str, cells: Mapping[tuple[str, str], GridCell], seed
     runs, comparisons = dataset_results(dataset, cells, seeds, metrics, unpack)
     checks = [c for c in check_paper_table4(paper.means, paper.printed_table4, PAPER_HALF_UNIT, BASELINE)
               if c.dataset == dataset]
-    ours = [Method(VARIANT_NAMES[v], "ours", {m: fmean(runs[dataset, v].metrics[m]) for m in metrics}, False)
+    ours = [Method(VARIANT_NAMES[v], our_source(v), {m: fmean(runs[dataset, v].metrics[m]) for m in metrics}, False)
             for v in VARIANTS]
     reported = [Method(name, "reported", {m: values[m] for m in metrics if m in values}, name != PAPER_MODEL)
                 for name, values in paper.reported.get(dataset, {}).items()]
@@ -145,8 +151,8 @@ def render(records: Sequence[dict[str, Any]], is_grid_run: Callable[[dict[str, A
                      *("; ".join(map(str, finished[v])) or "—" for v in VARIANTS)])
     lines += [markdown_table(["Dataset", "Complete seeds", "Which", *(f"{VARIANT_NAMES[v]}: seeds run" for v in VARIANTS)],
                              "lrl" + "l" * len(VARIANTS), rows),
-              "A seed is complete when every variant has a finished run of it; only complete seeds enter the "
-              "tables, so that variants pair up seed by seed.", ""]
+              "A seed is complete when every model (the paper's three and the control) has a finished run of it; "
+              "only complete seeds enter the tables, so that the models pair up seed by seed.", ""]
     for dataset, seeds in complete.items():
         if not seeds:
             continue

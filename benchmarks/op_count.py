@@ -1,4 +1,5 @@
-"""How many PyTorch operator calls one training step and one reverse step make, per precision.
+"""How many PyTorch operator calls one training step and one reverse step make, per precision
+(for the control, which has no reverse step: its one pass over the history).
 
 On a GPU whose epoch time hardly changes with the batch's size, the step is bound by the host
 dispatching operators (each a kernel launch or more), not by arithmetic; this counts them, on
@@ -24,10 +25,9 @@ from torch.profiler import ProfilerActivity, profile
 
 from common import describe, load_config, load_data
 from diffurec.device import PRECISIONS, autocast, resolve_device
-from diffurec.model import DiffuRec
 from diffurec.sequences import Batch, training_windows
 from diffurec.train import build_model
-from diffurec.variants import VARIANTS
+from diffurec.variants import VARIANTS, find_variant
 
 
 def count_calls(step: Callable[[], None]) -> int:
@@ -38,8 +38,9 @@ def count_calls(step: Callable[[], None]) -> int:
     return sum(event.count for event in profiler.key_averages() if event.key.startswith("aten::"))
 
 
-def step_calls(model: DiffuRec, batch: Batch, precision: str, lr: float) -> tuple[int, int]:
-    """aten calls of one training step (forward, backward, Adam) and of one reverse step on `batch`."""
+def step_calls(model: torch.nn.Module, batch: Batch, precision: str, lr: float) -> tuple[int, int]:
+    """aten calls of one training step (forward, backward, Adam) and of one reverse step on `batch`
+    (the control: of its one pass, the whole of its inference)."""
     device = batch.histories.device
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, fused=device.type == "cuda")
 
@@ -52,6 +53,9 @@ def step_calls(model: DiffuRec, batch: Batch, precision: str, lr: float) -> tupl
 
     training = count_calls(train_step)
     model.eval()
+    if not find_variant(model.variant).diffusion:
+        with torch.no_grad(), autocast(device, precision):
+            return training, count_calls(lambda: model.reconstruct(batch.histories))
     approximator = model.approximator
     with torch.no_grad(), autocast(device, precision):
         encoded = approximator.encode(batch.histories)
@@ -85,9 +89,9 @@ def main(
             raise typer.BadParameter(f"unknown precision {precision!r}; choose from {list(PRECISIONS)}")
         for variant in variants:
             model = build_model(data.n_items, config.model, variant, 0).to(where)
-            training, reverse = step_calls(model, batch, precision, config.train.lr)
-            print(f"{variant} {precision}: {training:,} aten calls per training step, "
-                  f"{reverse:,} per reverse step (denoiser only)")
+            training, inference = step_calls(model, batch, precision, config.train.lr)
+            unit = "reverse step (denoiser only)" if find_variant(variant).diffusion else "one pass (no diffusion)"
+            print(f"{variant} {precision}: {training:,} aten calls per training step, {inference:,} per {unit}")
 
 
 if __name__ == "__main__":

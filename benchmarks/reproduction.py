@@ -18,7 +18,7 @@ from typing import Any
 from diffurec.datasets import DATASET_NAMES
 from diffurec.device import uses_bf16
 from diffurec.report.tables import PaperTables, markdown_table
-from diffurec.variants import PAPER_LABELS, VARIANTS
+from diffurec.variants import PAPER_LABELS, PAPER_VARIANTS, VARIANT_NAMES, VARIANTS, find_variant
 
 # The official DiffuRec code at its own defaults on one H100, seconds per training epoch
 # (docs/benchmarks.md, "Measured numbers", says where they come from).
@@ -26,6 +26,12 @@ ANCHOR_EPOCH_S = {"amazon-beauty": 18.4, "amazon-toys-games": 12.8}
 # Targets of the model issue for Beauty at the official configuration on an H100/H200.
 TARGET_EPOCH_S = 1.0
 TARGET_EVALUATION_S = 10.0
+
+
+def model_label(variant: str) -> str:
+    """A model as this document names it: the paper's label, or ours for a model not in the paper
+    (the control)."""
+    return PAPER_LABELS.get(variant, VARIANT_NAMES[variant])
 
 
 @dataclass(frozen=True)
@@ -83,7 +89,7 @@ def render_comparison(rows: Mapping[str, Sequence[MetricComparison]]) -> str:
     for variant, comparisons in rows.items():
         for c in comparisons:
             body.append([
-                PAPER_LABELS[variant],
+                model_label(variant),
                 c.metric,
                 _mean_std(c.mean, c.std, len(c.ours)),
                 _mean_std(c.paper_mean, c.paper_std, None),
@@ -98,7 +104,7 @@ def render_comparison(rows: Mapping[str, Sequence[MetricComparison]]) -> str:
 
 def reading(variant: str, comparisons: Sequence[MetricComparison]) -> str:
     """One sentence that sums up a variant's comparison."""
-    label = PAPER_LABELS[variant]
+    label = model_label(variant)
     below = sum(c.difference < 0 for c in comparisons)
     worst = max(comparisons, key=lambda c: abs(c.relative))
     gap = f"the largest gap is {worst.metric} ({worst.relative:+.1%})"
@@ -222,16 +228,16 @@ def _runs_section(results: dict[str, Any]) -> list[str]:
     for run in results["runs"]:
         if run["status"] == "done":
             train_info, test = run["train"], run["test"]
-            lines.append(f"| {PAPER_LABELS[run['variant']]} | {run['seed']} | done | {train_info['best_epoch']} of "
+            lines.append(f"| {model_label(run['variant'])} | {run['seed']} | done | {train_info['best_epoch']} of "
                          f"{train_info['epochs']} | {train_info['time_to_best_s']:.1f} | "
                          f"{train_info['total_time_s']:.1f} | {run['evaluate_s']:.1f} | "
                          f"{train_info['best_valid']['NDCG@10']:.4f} | {test['HR@10']:.4f} | {test['NDCG@10']:.4f} |")
         else:
             finished = run.get("epochs", [])
-            lines.append(f"| {PAPER_LABELS[run['variant']]} | {run['seed']} | {run['status']} (budget) after "
+            lines.append(f"| {model_label(run['variant'])} | {run['seed']} | {run['status']} (budget) after "
                          f"{len(finished)} epoch{'s' if len(finished) != 1 else ''} | | | | | | | |")
     ensemble_info = results["ensemble"]
-    lines += ["", f"Complete seeds (every variant finished): {results['complete_seeds'] or 'none'}; ensemble "
+    lines += ["", f"Complete seeds (every model finished): {results['complete_seeds'] or 'none'}; ensemble "
               f"(Algorithm 3): {ensemble_info['status']}"
               + (f" in {ensemble_info['seconds']} s." if ensemble_info["status"] == "done" else ".")
               + (f" No further run was started: {results['stopped']}." if "stopped" in results else ""), ""]
@@ -243,8 +249,10 @@ def _runs_section(results: dict[str, Any]) -> list[str]:
         lines += [f"Over these {len(done)} runs the best epoch's validation NDCG@10 averages {valid:.4f} and the test "
                   f"NDCG@10 {test:.4f} ({test / valid - 1:+.1%}). In {at_end} of them the best epoch is the last "
                   "or the one before it: validation was still improving when training stopped.", ""]
-    if done and all("sensitivity" in run for run in done):
-        lines += [_sensitivity_sentence(done), ""]
+    # The control has no x_t, so no sensitivity to it: the sentence covers the diffusion models.
+    diffusion = [run for run in done if find_variant(run["variant"]).diffusion]
+    if diffusion and all("sensitivity" in run for run in diffusion):
+        lines += [_sensitivity_sentence(diffusion), ""]
     return lines
 
 
@@ -252,7 +260,7 @@ def _sensitivity_sentence(runs: list[dict[str, Any]]) -> str:
     """Per variant, the mean relative change of x0_hat when x_t is redrawn, against the history's."""
     first = runs[0]["sensitivity"]
     by_variant = {variant: [run["sensitivity"] for run in runs if run["variant"] == variant] for variant in VARIANTS}
-    parts = [f"{PAPER_LABELS[variant]} {statistics.fmean(s['x_t'] for s in measured):.1e} (history "
+    parts = [f"{model_label(variant)} {statistics.fmean(s['x_t'] for s in measured):.1e} (history "
              f"{statistics.fmean(s['history'] for s in measured):.2f})" for variant, measured in by_variant.items() if measured]
     return (f"How much x0_hat depends on x_t (`benchmarks/sensitivity.py`, {first['users']:,} test users, t = {first['t']}): "
             "its mean relative change when x_t is redrawn is " + ", ".join(parts)
@@ -262,7 +270,8 @@ def _sensitivity_sentence(runs: list[dict[str, Any]]) -> str:
 def _paper_section(dataset: str, runs: list[dict[str, Any]], seeds: list[int], paper: PaperTables) -> list[str]:
     metrics = paper.metrics
     rows, sentences = {}, []
-    for variant in VARIANTS:
+    # The paper prints Table 3 for its three models only.
+    for variant in PAPER_VARIANTS:
         chosen = [run for run in runs if run["variant"] == variant and run["seed"] in seeds]
         if not chosen or variant not in paper.means[dataset]:
             continue

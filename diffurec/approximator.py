@@ -47,6 +47,9 @@ Choices and their reasons:
   last block computes its query, FFN and output for that row alone.
 - The step embedding follows the official code: sinusoid of t * 1000 / T (cos then sin halves),
   Linear(H, 4H), SiLU, Linear(4H, H).
+- The control (`diffusion=False`, see `diffurec.variants`) is the same network with no
+  condition: `represent` runs the blocks on h itself, and there is no step MLP and no
+  cross-attention to train.
 """
 
 from __future__ import annotations
@@ -166,9 +169,10 @@ class Block(nn.Module):
 
 
 class Approximator(nn.Module):
-    """f_theta: (history [B, L], x_t [B, H], t [B]) -> x0_hat [B, H]."""
+    """f_theta: (history [B, L], x_t [B, H], t [B]) -> x0_hat [B, H]; without diffusion (the
+    control), history [B, L] -> representation [B, H] (`represent`)."""
 
-    def __init__(self, n_items: int, config: ModelConfig, cross_attention: bool):
+    def __init__(self, n_items: int, config: ModelConfig, cross_attention: bool, diffusion: bool = True):
         super().__init__()
         hidden = config.hidden
         self.hidden = hidden
@@ -180,8 +184,10 @@ class Approximator(nn.Module):
         self.position = nn.Embedding(config.max_len, hidden) if config.positional else None
         self.embedding_dropout = nn.Dropout(config.emb_dropout)
         self.embedding_norm = nn.LayerNorm(hidden, eps=config.norm_eps)
-        self.step_mlp = nn.Sequential(nn.Linear(hidden, 4 * hidden), nn.SiLU(), nn.Linear(4 * hidden, hidden))
-        self.cross = Attention(hidden, config.heads, config.dropout) if cross_attention else None
+        self.step_mlp = (
+            nn.Sequential(nn.Linear(hidden, 4 * hidden), nn.SiLU(), nn.Linear(4 * hidden, hidden)) if diffusion else None
+        )
+        self.cross = Attention(hidden, config.heads, config.dropout) if cross_attention and diffusion else None
         self.dropout = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.blocks))
         # Post-LN blocks end normalised; pre-LN ones get the official code's closing dropout + LayerNorm.
@@ -254,10 +260,19 @@ class Approximator(nn.Module):
         else:
             attended = self.cross(condition, encoded.cross_keys, encoded.cross_values, encoded.keep, self.mask)
             z = encoded.hidden + self.dropout(attended)  # eq. 16
+        return self.transform(z, encoded.keep)
+
+    def transform(self, z: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        """The Transformer blocks: z [B, L, H], keep [B, L] -> the most recent position's output [B, H]."""
         last = len(self.blocks) - 1
         for index, block in enumerate(self.blocks):
-            z = block(z, encoded.keep, self.mask, last_only=index == last)
+            z = block(z, keep, self.mask, last_only=index == last)
         return self.head(z[:, -1])  # eq. 14: x0_hat is the most recent position's output
+
+    def represent(self, history: torch.Tensor) -> torch.Tensor:
+        """The control's one pass: history [B, L] -> the blocks' output on h alone, [B, H]."""
+        encoded = self.encode(history)
+        return self.transform(encoded.hidden, encoded.keep)
 
     def forward(
         self, history: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, generator: torch.Generator | None = None

@@ -16,6 +16,10 @@ RNG, so a trainer can checkpoint and restore it.
 Reverse process (Algorithm 2): x_T ~ N(0, I), then per step lambda, x0_hat and eps' ~ N(0, I)
 from the caller's generator; see `diffusion.sample_reverse`. History embeddings, keys/values of
 the cross-attention and the step embeddings of all T steps are computed once per batch.
+
+The control ("Transformer, no diffusion", `Control`) shares the approximator, the loss and the
+scores (`ItemScorer`) and replaces both algorithms with one pass of the blocks over the history.
+`new_model` builds whichever a variant names.
 """
 
 from __future__ import annotations
@@ -33,28 +37,63 @@ from diffurec.schedule import NoiseSchedule
 from diffurec.variants import find_variant
 
 
-class DiffuRec(nn.Module):
-    """Histories [B, L] of item ids 1..n_items (0 = left padding) -> next-item representations."""
+class ItemScorer(nn.Module):
+    """What DiffuRec and the control share: the approximator, whose item table E scores every
+    item; the loss over those scores (eq. 24-25) and the rounding scores (eq. 26)."""
 
     def __init__(self, n_items: int, config: ModelConfig, variant: str):
         super().__init__()
-        spec = find_variant(variant)
+        self.spec = find_variant(variant)
         self.n_items = n_items
         self.variant = variant
         self.config = config
-        # eq. 17: only the variant with offset noise shifts its training noise.
-        self.offset = config.offset if spec.offset_noise else 0.0
-        self.schedule = NoiseSchedule.named(config.schedule, config.steps)
-        self.approximator = Approximator(n_items, config, cross_attention=spec.cross_attention)
-        self.register_buffer("alpha_bars", self.schedule.alpha_bars.float(), persistent=False)
-        # Eq. 19's alpha_bar_0 as a Python float, read once: a host read per training step would
-        # also break the graph torch.compile captures of the step (train.compile).
-        self.alpha_bar_0 = self.schedule.alpha_bars[0].item()
+        self.approximator = Approximator(n_items, config, self.spec.cross_attention, self.spec.diffusion)
 
     @property
     def item_embeddings(self) -> torch.Tensor:
         """E [n_items + 1, H], row 0 = padding."""
         return self.approximator.item_embedding.weight
+
+    def item_loss(self, x0_hat: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """x0_hat [B, H], target [B] (ids >= 1) -> mean cross-entropy of the items' scores []."""
+        # eq. 24, eq. 25: softmax over the items' scores, cross-entropy (Algorithm 1, line 7's loss).
+        if self.config.padding_class:
+            return F.cross_entropy(x0_hat @ self.item_embeddings.T, target)
+        logits = x0_hat @ self.item_embeddings[1:].T
+        return F.cross_entropy(logits, target - 1)
+
+    @property
+    def ranks_padding(self) -> bool:
+        """Whether the padding row competes with the real items at evaluation (config.padding_class)."""
+        return self.config.padding_class
+
+    def scores(self, x0: torch.Tensor) -> torch.Tensor:
+        """Eq. 26: x0 [B, H] -> x0 . e_i for every row of E, [B, n_items + 1]; column 0 = -inf
+        unless padding is a class.
+
+        Computed in float32 even under autocast: bf16 scores would tie many items.
+        """
+        with torch.autocast(x0.device.type, enabled=False):
+            scores = x0.float() @ self.item_embeddings.float().T  # eq. 26
+        if not self.ranks_padding:
+            scores[:, 0] = float("-inf")
+        return scores
+
+
+class DiffuRec(ItemScorer):
+    """Histories [B, L] of item ids 1..n_items (0 = left padding) -> next-item representations."""
+
+    def __init__(self, n_items: int, config: ModelConfig, variant: str):
+        super().__init__(n_items, config, variant)
+        if not self.spec.diffusion:
+            raise ValueError(f"variant {variant!r} has no diffusion; build it with new_model")
+        # eq. 17: only the variant with offset noise shifts its training noise.
+        self.offset = config.offset if self.spec.offset_noise else 0.0
+        self.schedule = NoiseSchedule.named(config.schedule, config.steps)
+        self.register_buffer("alpha_bars", self.schedule.alpha_bars.float(), persistent=False)
+        # Eq. 19's alpha_bar_0 as a Python float, read once: a host read per training step would
+        # also break the graph torch.compile captures of the step (train.compile).
+        self.alpha_bar_0 = self.schedule.alpha_bars[0].item()
 
     def diffuse(self, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Algorithm 1, lines 3-4: targets [B] -> (x_t [B, H], t [B])."""
@@ -73,11 +112,7 @@ class DiffuRec(nn.Module):
         """history [B, L], target [B] (ids >= 1) -> mean cross-entropy loss []."""
         x_t, t = self.diffuse(target)
         x0_hat = self.approximator(history, x_t, t)  # Algorithm 1, lines 4-6 (lambda, z, f_theta)
-        # eq. 24, eq. 25: softmax over the items' scores, cross-entropy (Algorithm 1, line 7's loss).
-        if self.config.padding_class:
-            return F.cross_entropy(x0_hat @ self.item_embeddings.T, target)
-        logits = x0_hat @ self.item_embeddings[1:].T
-        return F.cross_entropy(logits, target - 1)
+        return self.item_loss(x0_hat, target)
 
     @torch.no_grad()
     def reconstruct(
@@ -108,19 +143,40 @@ class DiffuRec(nn.Module):
         timesteps = reverse.timesteps(self.schedule.steps)
         return sample_reverse(denoise, x_T, self.schedule, self.config.reverse_noise, generator, timesteps)
 
-    @property
-    def ranks_padding(self) -> bool:
-        """Whether the padding row competes with the real items at evaluation (config.padding_class)."""
-        return self.config.padding_class
 
-    def scores(self, x0: torch.Tensor) -> torch.Tensor:
-        """Eq. 26: x0 [B, H] -> x0 . e_i for every row of E, [B, n_items + 1]; column 0 = -inf
-        unless padding is a class.
+class Control(ItemScorer):
+    """The control (`diffurec.variants`): DiffuRec's approximator, embeddings, samples and loss
+    without the diffusion. Histories [B, L] -> one pass of the blocks -> representations [B, H].
 
-        Computed in float32 even under autocast: bf16 scores would tie many items.
-        """
-        with torch.autocast(x0.device.type, enabled=False):
-            scores = x0.float() @ self.item_embeddings.float().T  # eq. 26
-        if not self.ranks_padding:
-            scores[:, 0] = float("-inf")
-        return scores
+    No x_t, lambda or reverse process, so it draws no random numbers at evaluation: its scores do
+    not depend on any seed.
+    """
+
+    def __init__(self, n_items: int, config: ModelConfig, variant: str):
+        super().__init__(n_items, config, variant)
+        if self.spec.diffusion:
+            raise ValueError(f"variant {variant!r} is a diffusion model; build it with new_model")
+
+    def forward(self, history: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """history [B, L], target [B] (ids >= 1) -> mean cross-entropy loss []."""
+        return self.item_loss(self.approximator.represent(history), target)
+
+    @torch.no_grad()
+    def reconstruct(
+        self,
+        history: torch.Tensor,
+        generator: torch.Generator | None = None,
+        denoiser: Callable[..., torch.Tensor] | None = None,
+        reverse: ReverseOptions = ReverseOptions(),
+    ) -> torch.Tensor:
+        """DiffuRec's interface for evaluation: history [B, L] -> representation [B, H]. Call
+        model.eval() first. `generator` and `denoiser` are unused (nothing is drawn, no reverse
+        step runs); a reverse-process ablation is refused, there is none to ablate."""
+        if reverse != ReverseOptions():
+            raise ValueError("the control has no reverse process: it takes no reverse-process ablation")
+        return self.approximator.represent(history)
+
+
+def new_model(n_items: int, config: ModelConfig, variant: str) -> ItemScorer:
+    """A freshly initialised model of `variant`: DiffuRec for the paper's three, else the control."""
+    return (DiffuRec if find_variant(variant).diffusion else Control)(n_items, config, variant)

@@ -39,7 +39,7 @@ from diffurec.device import autocast, resolve_device
 from diffurec.errors import ConfigError, DataError, TrainingError
 from diffurec.inference import progress_bar, rank_targets
 from diffurec.metrics import summarize
-from diffurec.model import DiffuRec
+from diffurec.model import ItemScorer, new_model
 from diffurec.sequences import SequenceData, Windows, evaluation_windows, training_windows
 
 # The best epoch is the one with the highest validation NDCG@10 (the first, on ties).
@@ -94,10 +94,11 @@ class TrainResult:
     stopped_early: bool
 
 
-def build_model(n_items: int, config: ModelConfig, variant: str, seed: int) -> DiffuRec:
-    """A freshly initialised DiffuRec whose initial weights depend only on `seed`."""
+def build_model(n_items: int, config: ModelConfig, variant: str, seed: int) -> ItemScorer:
+    """A freshly initialised model of `variant` (DiffuRec or the control) whose initial weights
+    depend only on `seed`."""
     torch.manual_seed(seed)
-    return DiffuRec(n_items, config, variant)
+    return new_model(n_items, config, variant)
 
 
 def validation_rows(n_users: int, valid_users: int) -> np.ndarray:

@@ -1,6 +1,9 @@
-"""`python -m pipeline STAGE ...`: importing a stage module registers its command."""
+"""`python -m pipeline STAGE ...`: registers STAGE's command alone (all of them for `--help`), then runs it."""
 
-from pipeline import stages  # noqa: F401  (registers the commands)
+import sys
+
+from pipeline import stages
 from pipeline.app import main
 
+stages.register(sys.argv[1] if len(sys.argv) > 1 else None)
 main()

@@ -10,13 +10,20 @@ import typer
 from diffurec.errors import ReproError
 
 app = typer.Typer(
-    help="diffurec-repro stages. DVC calls these; each reads params.yaml through one validated config.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
     # Plain click help: rewraps docstring paragraphs instead of keeping their line breaks.
     rich_markup_mode=None,
 )
+
+
+@app.callback()
+def stages() -> None:
+    """diffurec-repro stages. DVC calls these; each reads params.yaml through one validated config."""
+    # A callback keeps the app a group of commands when a single stage is registered
+    # (`python -m pipeline train ...` imports only that one); Typer would otherwise make the lone
+    # command the whole app, and "train" would be read as its first argument.
 
 
 def _terminate(signum: int, frame: object) -> None:

@@ -116,7 +116,8 @@ class SessionBar:
         if self.bar is None:
             batches = total if total is not None else len(iterable)
             total_batches = None if self.epochs is None else self.epochs * batches
-            self.bar = tqdm(total=total_batches, desc=self.description, unit="batch", file=sys.stderr)
+            # disable=None: drawn on a terminal only, so a log (`dvc repro > log`) holds no redraws.
+            self.bar = tqdm(total=total_batches, desc=self.description, unit="batch", file=sys.stderr, disable=None)
         return _BatchCounter(iterable, self.bar)
 
     def close(self) -> None:

@@ -65,6 +65,11 @@ class BaselineResult:
     ranks: pd.DataFrame  # user_id (str), rank (int64), in the split's user order
     settings: dict[str, Any]
     train_seconds: float
+    # 1-based: the epoch whose weights rank the test items, and the last epoch trained.
+    best_epoch: int
+    last_epoch: int
+    # Early stopping ended the training (not the epoch budget).
+    stopped_early: bool
 
 
 def write_split_inter(split: pd.DataFrame, folder: Path) -> Path:
@@ -205,7 +210,21 @@ def train_and_rank(prepared: Prepared, run: RecBoleModelConfig, users: pd.Series
     if set(ranks["user_id"]) != set(users):
         raise DataError("RecBole ranked other test users than the split holds; rerun the split stage")
     ordered = ranks.set_index("user_id").loc[users.to_numpy(dtype=str)].reset_index()
-    return BaselineResult(ordered, resolved_settings(config, run), seconds)
+    last_epoch, stopped_early = training_extent(trainer)
+    # The checkpoint RecBole keeps is the best validation's, and records its 0-based epoch.
+    return BaselineResult(ordered, resolved_settings(config, run), seconds, best["epoch"] + 1, last_epoch, stopped_early)
+
+
+def training_extent(trainer: Any) -> tuple[int, bool]:
+    """(last epoch trained, 1-based; whether early stopping ended the training) of a fitted Trainer.
+
+    RecBole's `fit` returns neither, but leaves both behind: it records every trained epoch's loss
+    in `train_loss_dict` (by 0-based epoch), and it breaks off when `cur_step`, the validations in
+    a row without a better score, exceeds `stopping_step`, which otherwise it never does (a better
+    score resets the count).
+    """
+    last_epoch = max(trainer.train_loss_dict) + 1
+    return last_epoch, bool(trainer.cur_step > trainer.stopping_step)
 
 
 @torch.no_grad()

@@ -11,11 +11,12 @@ from unittest import mock
 import pytest
 import yaml
 
-import pipeline.stages  # noqa: F401  (registers the commands)
+import pipeline.stages
 from diffurec.datasets import find_dataset
 from pipeline.app import main
 from pipeline.recbole_install import bundled_inter
 
+pipeline.stages.register()
 ML100K_INTER = bundled_inter(find_dataset("ml-100k"))
 MIRROR = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "recbole-mirror"
 needs_mirror = pytest.mark.skipif(not MIRROR.is_dir(), reason=f"shared dataset mirror {MIRROR} absent")

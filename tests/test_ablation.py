@@ -1,4 +1,5 @@
-"""Inference ablations: the respaced reverse process, x_t = 0, the ablation stage and its report."""
+"""Inference ablations: the respaced reverse process, x_t = 0, the ablation stage and its report,
+and the control's one pass as the reference point."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from diffurec.config import ModelConfig
 from diffurec.diffusion import ReverseOptions, reverse_noise_scale, reverse_step, sample_reverse
 from diffurec.errors import ConfigError, DataError
 from diffurec.model import DiffuRec
-from diffurec.report.ablation import SettingRun, plot_table, render_ablation
+from diffurec.report.ablation import ONE_PASS, SettingRun, plot_table, render_ablation, setting_names
 from diffurec.schedule import NoiseSchedule, respaced_timesteps
 from pipeline import layout
 from pipeline.files.run_results import MeasuredSetting, read_ablation, write_ablation
@@ -192,6 +193,38 @@ def test_the_ablation_at_every_step_ranks_exactly_as_the_evaluate_stage(tmp_path
     assert (tmp_path / "reports" / "figures" / "ablation.png").stat().st_size > 0
 
 
+def test_the_control_is_ablated_once_in_its_one_pass_as_the_evaluate_stage_ranks(tmp_path, monkeypatch):
+    _project(tmp_path, monkeypatch, variants=["control"])
+    for command in (["train", "ml-100k", "control", "0"], ["evaluate", "ml-100k", "control", "0"],
+                    ["ablation", "ml-100k", "control", "0"], ["ablation-report"]):
+        assert run_cli(*command) == (0, ""), command
+
+    out = layout.ablation_dir("ml-100k", "control", 0)
+    ranks = pd.read_parquet(out / "ranks.parquet")
+    evaluated = pd.read_parquet(layout.eval_dir("ml-100k", "control", 0) / "ranks.parquet")
+    assert list(ranks.columns) == ["user_id", ONE_PASS]
+    assert ranks["user_id"].equals(evaluated["user_id"]) and ranks[ONE_PASS].equals(evaluated["rank"])
+    results = json.loads((out / "results.json").read_text())
+    assert results["model_steps"] == 0
+    (setting,) = results["settings"]
+    metrics = json.loads((layout.eval_dir("ml-100k", "control", 0) / "metrics.json").read_text())
+    assert setting["name"] == ONE_PASS and setting["timesteps"] == [] and not setting["zero_xt"]
+    assert setting["metrics"] == {k: v for k, v in metrics.items() if k != "users"} and setting["seconds"] > 0
+
+    report = (tmp_path / "reports" / "ablation.md").read_text()
+    assert "## MovieLens-100K, Transformer, no diffusion" in report
+    assert "| one pass (no diffusion) |" in report and "the control's row" in report
+    # No diffusion model here: nothing about respacing or x_t = 0.
+    assert "respaced" not in report and "x_t = 0:" not in report
+    plot = pd.read_csv(tmp_path / "reports" / "ablation.tsv", sep="\t")
+    assert plot[["variant", "setting", "steps", "zero_xt"]].values.tolist() == [["control", ONE_PASS, 0, False]]
+
+
+def test_only_a_diffusion_model_takes_the_ablation_params_settings():
+    assert setting_names("v2", ["steps=1", "zero_xt"]) == ["steps=1", "zero_xt"]
+    assert setting_names("control", ["steps=1", "zero_xt"]) == [ONE_PASS]
+
+
 @pytest.mark.parametrize(
     ("steps", "fragment"),
     [([0], "ablation.steps lists 0"), ([4, 33], "ablation.steps lists 33"), ([], "ablation.steps is empty"),
@@ -225,10 +258,32 @@ def test_the_report_renders_hand_made_runs():
         "| x_t = 0 (4 of 4 steps) | 0.2000 ± 0.0000 | 0.1000 ± 0.0000 | 5.00 ± 1.41 |\n"
     )
     assert "Steps kept: K = 1: t = 3." in text and "measured on cpu (2 threads)" in text
+    assert "one pass" not in text
     assert plot_table(runs, ["HR@10", "NDCG@10"]) == (
         "dataset\tvariant\tsetting\tsteps\tzero_xt\tseconds\tHR@10\tNDCG@10\n"
         "ml-100k\tv1\tsteps=1\t1\tFalse\t1.500000\t0.200000\t0.060000\n"
         "ml-100k\tv1\tzero_xt\t4\tTrue\t5.000000\t0.200000\t0.100000\n"
+    )
+
+
+def test_the_report_puts_the_control_row_beside_the_diffusion_settings():
+    one_pass = [SettingRun(ONE_PASS, 0, (), False, seconds, {"HR@10": 0.3, "NDCG@10": 0.2}) for seconds in (0.5, 0.7)]
+    runs = {
+        ("ml-100k", "control"): [[one_pass[0]], [one_pass[1]]],
+        ("ml-100k", "v1"): [[_setting("steps=1", (3,), 1.0, 0.1, 0.05)], [_setting("steps=1", (3,), 2.0, 0.3, 0.07)]],
+    }
+    text = render_ablation(runs, ["HR@10", "NDCG@10"], [0, 1], ["cpu (2 threads)"] * 4, "figures/ablation.png")
+    assert (
+        "## MovieLens-100K, Transformer, no diffusion\n\n"
+        "| setting | HR@10 | NDCG@10 | seconds |\n"
+        "| --- | ---: | ---: | ---: |\n"
+        "| one pass (no diffusion) | 0.3000 ± 0.0000 | 0.2000 ± 0.0000 | 0.60 ± 0.14 |\n"
+    ) in text
+    # The diffusion notes come from the diffusion run even when the control is listed first.
+    assert "Steps kept: K = 1: t = 3." in text and "- one pass (no diffusion): the control's row." in text
+    assert "(reverse process or one pass, scores, ranks)" in text
+    assert plot_table(runs, ["HR@10", "NDCG@10"]).splitlines()[1] == (
+        "ml-100k\tcontrol\tone_pass\t0\tFalse\t0.600000\t0.300000\t0.200000"
     )
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -17,7 +19,14 @@ from diffurec.preprocess import preprocess
 from diffurec.split import leave_one_out
 from pipeline.files.recbole_inter import read_inter
 from pipeline.recbole_compat import recbole_session
-from pipeline.recbole_runner import check_same_split, prepare, recbole_settings, recbole_split, write_split_inter
+from pipeline.recbole_runner import (
+    check_same_split,
+    prepare,
+    recbole_settings,
+    recbole_split,
+    training_extent,
+    write_split_inter,
+)
 
 
 @pytest.fixture(scope="module")
@@ -104,6 +113,8 @@ def test_stage_writes_metrics_and_ranks_deterministically(tmp_path, ml100k_split
     assert metrics["users"] == 60
     assert metrics["settings"]["model"] == "GRU4Rec" and metrics["settings"]["max_len"] == 10
     assert metrics["settings"]["epochs"] == 2 and metrics["settings"]["loss_type"] == "CE"
+    # RecBole's default stopping_step (10) never fires in 2 epochs: the budget ended the training.
+    assert metrics["last_epoch"] == 2 and metrics["stopped_early"] is False and 1 <= metrics["best_epoch"] <= 2
     del metrics["train_seconds"], metrics_again["train_seconds"]
     assert metrics == metrics_again
 
@@ -123,3 +134,31 @@ def test_params_refuse_settings_the_recbole_model_lacks(tmp_path):
     params = write_baseline_params(tmp_path, **TINY_RUN, n_heads=2)
     code, stderr = run_cli("baselines", "ml-100k", "tiny", "--params", params)
     assert_refused(code, stderr, "recbole.models.tiny.n_heads", "GRU4Rec has no such setting")
+
+
+def test_training_extent_reads_the_fitted_trainer():
+    # 0-based epochs 0..4 trained; two validations in a row without a better score, stopping_step 1: stopped.
+    stopped = SimpleNamespace(train_loss_dict={e: 1.0 for e in range(5)}, cur_step=2, stopping_step=1)
+    assert training_extent(stopped) == (5, True)
+    # Ran out of epochs one validation after its best: not stopped.
+    ran_out = SimpleNamespace(train_loss_dict={e: 1.0 for e in range(3)}, cur_step=1, stopping_step=1)
+    assert training_extent(ran_out) == (3, False)
+
+
+def test_stage_records_the_best_and_last_epoch_of_an_early_stopped_run(tmp_path, ml100k_split):
+    ml100k_split.head(60).reset_index(drop=True).to_parquet(tmp_path / "split.parquet", index=False)
+    # A high learning rate on 60 users overfits within a few epochs, and stopping_step 1 stops it soon after.
+    params = write_baseline_params(tmp_path, **{**TINY_RUN, "epochs": 8, "stopping_step": 1, "learning_rate": 0.05})
+    out = tmp_path / "out"
+    code, stderr = run_cli("baselines", "ml-100k", "tiny", "--split", tmp_path / "split.parquet", "--out", out, "--params", params)
+    assert code == 0, stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    # What RecBole's own log says, its epochs counted from 0: every validation's score, and the
+    # epoch of the best one (the last of equal bests) when early stopping ends the training.
+    log = (out / "recbole.log").read_text()
+    scores = [(int(e), float(v)) for e, v in re.findall(r"epoch (\d+) evaluating \[.*valid_score: ([\d.]+)\]", log)]
+    best = max(scores, key=lambda pair: (pair[1], pair[0]))[0]
+    finished = re.findall(r"Finished training, best eval result in epoch (\d+)", log)
+    assert metrics["stopped_early"] is True and finished == [str(best)]
+    assert (metrics["best_epoch"], metrics["last_epoch"]) == (best + 1, scores[-1][0] + 1)
+    assert metrics["last_epoch"] < 8

@@ -51,16 +51,18 @@ def test_op_count_counts_the_casts_bf16_autocast_adds(tmp_path):
     cycle_split(n_users=40, n_items=12, seed=0).to_parquet(cycle, index=False)
     done = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "op_count.py"), str(cycle), "--variant", "baseline",
-         "--device", "cpu", "-S", "model.hidden=16", "-S", "model.blocks=1", "-S", "model.heads=2"],
+         "--variant", "control", "--device", "cpu", "-S", "model.hidden=16", "-S", "model.blocks=1",
+         "-S", "model.heads=2"],
         capture_output=True, text=True, cwd=ROOT, check=True,
     )
-    counts = {
-        precision: (int(training.replace(",", "")), int(reverse.replace(",", "")))
-        for precision, training, reverse in re.findall(
-            r"baseline (\w+): ([\d,]+) aten calls per training step, ([\d,]+) per reverse step", done.stdout)
-    }
-    assert set(counts) == {"fp32", "bf16"}
-    assert 0 < counts["fp32"][1] < counts["bf16"][1] and 0 < counts["fp32"][0] < counts["bf16"][0]
+    for variant, unit in (("baseline", "reverse step"), ("control", "one pass")):
+        counts = {
+            precision: (int(training.replace(",", "")), int(inference.replace(",", "")))
+            for precision, training, inference in re.findall(
+                rf"{variant} (\w+): ([\d,]+) aten calls per training step, ([\d,]+) per {unit}", done.stdout)
+        }
+        assert set(counts) == {"fp32", "bf16"}, variant
+        assert 0 < counts["fp32"][1] < counts["bf16"][1] and 0 < counts["fp32"][0] < counts["bf16"][0], variant
 
 
 def test_sensitivity_reports_x_t_far_below_the_history_for_a_saved_run(tmp_path):

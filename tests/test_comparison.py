@@ -19,6 +19,7 @@ from diffurec.report.comparison import (
     Method,
     column_marks,
     improvement,
+    improvement_over_control,
     render_table5,
     strongest,
     user_test,
@@ -78,7 +79,8 @@ def test_rendering_marks_cells_and_is_byte_stable():
     assert "| DiffuRecSys | reported | **0.2000** | — |" in lines
     assert "| Improv. over best baseline |  | +20.00% | +50.00% |" in lines
     assert "| Improv. over best re-run baseline |  | +20.00% | +50.00% |" in lines
-    assert "| MovieLens-100K | SASRec-CE | SASRec | CE | 3 | — | — | — | — | — | — | 12.3 |" in lines
+    # A metrics.json from before epochs were recorded: unknown, '—'.
+    assert "| MovieLens-100K | SASRec-CE | SASRec | CE | 3 | — | — | — | — | — | — | — | — | — | 12.3 |" in lines
     assert "- a note" in lines
 
 
@@ -90,6 +92,13 @@ def write_run(folder: Path, ranks: np.ndarray, users: list[str], extra: dict) ->
     (folder / "metrics.json").write_text(json.dumps({**metrics, "users": len(users), **extra}))
 
 
+# Both converged: early stopping ended them before their 9 epochs.
+EPOCHS_OF = {
+    "GRU4Rec": {"best_epoch": 3, "last_epoch": 6, "stopped_early": True},
+    "SASRec-CE": {"best_epoch": 4, "last_epoch": 7, "stopped_early": True},
+}
+
+
 @pytest.fixture
 def runs_tree(tmp_path):
     """ml-100k: variants baseline and v2 over seeds 0 and 1, re-run baselines GRU4Rec and SASRec-CE."""
@@ -99,8 +108,8 @@ def runs_tree(tmp_path):
         for seed in (0, 1):
             write_run(tmp_path / "runs" / "eval" / "ml-100k" / variant / f"seed{seed}", rng.integers(1, top, 100), users, {})
     for name, top in (("GRU4Rec", 80), ("SASRec-CE", 30)):
-        settings = {"model": name.split("-")[0], "loss_type": "CE", "epochs": 2}
-        extra = {"settings": settings, "train_seconds": 1.5}
+        settings = {"model": name.split("-")[0], "loss_type": "CE", "epochs": 9}
+        extra = {"settings": settings, "train_seconds": 1.5, **EPOCHS_OF[name]}
         write_run(tmp_path / "runs" / "baselines" / "ml-100k" / name, rng.integers(1, top, 100), users, extra)
     params = {
         "datasets": ["ml-100k"],
@@ -145,7 +154,7 @@ def test_stage_renders_measured_rows_and_the_user_test(runs_tree):
     assert "| reported |" not in text and "Improv. over best re-run baseline" not in text
     assert "The paper reports no other methods on MovieLens-100K" in text
     assert "V2 (+cross-attention +offset noise) (best of ours" in text
-    assert "vs SASRec-CE (strongest re-run baseline" in text
+    assert "vs SASRec-CE (strongest converged re-run baseline" in text
 
 
 def test_stage_refuses_a_missing_baseline_run(runs_tree):
@@ -160,3 +169,112 @@ def test_stage_names_the_baselines_stage_for_a_malformed_baseline_ranks_file(run
     code, stderr = run_cli(*table5_args(runs_tree))
     assert_refused(code, stderr, "SASRec-CE/ranks.parquet", "rerun the baselines stage")
     assert not (runs_tree / "table5.md").exists()
+
+
+def _edit_baseline(root: Path, name: str, **changes) -> None:
+    path = root / "runs" / "baselines" / "ml-100k" / name / "metrics.json"
+    raw = json.loads(path.read_text())
+    raw.update(changes)
+    for key in [k for k, v in changes.items() if v is None]:
+        del raw[key]
+    path.write_text(json.dumps(raw))
+
+
+def _metric(root: Path, relative: str, metric: str = "NDCG@10") -> float:
+    return json.loads((root / "runs" / relative / "metrics.json").read_text())[metric]
+
+
+def test_improvement_leaves_out_baselines_that_did_not_converge():
+    methods = [*rows()[:2], Method("SASRec-CE", "re-run", {"HR@5": 0.10, "NDCG@5": 0.04}, True, False), *rows()[3:]]
+    assert improvement(methods, "HR@5") == pytest.approx(50.0)  # 0.12 vs DuoRec's 0.08, SASRec-CE left out
+    assert improvement(methods, "HR@5", ("re-run",)) is None
+    text = render_table5([DatasetTable("ml-100k", tuple(methods), None)], ("HR@5", "NDCG@5"), [], [])
+    lines = text.splitlines()
+    assert "| Improv. over best baseline | converged only | +50.00% | — |" in lines
+    assert "| Improv. over best re-run baseline | none converged | — | — |" in lines
+    assert "Not converged, so left out of the Improv. rows and the per-user test: SASRec-CE (see Converged" in text
+    assert "Per-user test: not computed, no re-run baseline converged." in lines
+
+
+def test_the_control_is_its_own_row_and_has_its_own_improvement():
+    # The control beats our variants on HR@5: it must not count as the best of ours.
+    control = Method("Transformer, no diffusion", "ours (control)", {"HR@5": 0.15, "NDCG@5": 0.05}, False)
+    methods = [*rows()[:3], control]
+    assert improvement(methods, "HR@5") == pytest.approx(20.0)  # 0.12 vs 0.10, not 0.15 vs 0.10
+    assert improvement_over_control(methods, "HR@5") == pytest.approx(-20.0)  # 0.12 vs 0.15
+    assert improvement_over_control(methods, "NDCG@5") == pytest.approx(20.0)  # 0.06 vs 0.05
+    assert improvement_over_control(rows(), "HR@5") is None
+    text = render_table5([DatasetTable("ml-100k", tuple(methods), None)], ("HR@5", "NDCG@5"), [], [])
+    lines = text.splitlines()
+    assert "| Transformer, no diffusion | ours (control) | **0.1500** | <ins>0.0500</ins> |" in lines
+    assert "| Improv. over best baseline |  | +20.00% | +50.00% |" in lines
+    assert "| Improv. over the control |  | -20.00% | +20.00% |" in lines
+    assert "Not converged" not in text
+    assert "Improv. over the control:" in text
+    assert "Improv. over the control" not in render_table5([DatasetTable("ml-100k", tuple(rows()), None)], ("HR@5",), [], [])
+
+
+def test_settings_table_shows_best_and_last_epoch_and_convergence():
+    runs = [
+        BaselineRun("ml-100k", "GRU4Rec", {"model": "GRU4Rec", "epochs": 9}, 2.0, 3, 6, True),
+        BaselineRun("ml-100k", "SASRec-CE", {"model": "SASRec", "epochs": 9}, 2.0, 9, 9, False),
+    ]
+    assert [run.converged for run in runs] == [True, False]
+    assert not BaselineRun("ml-100k", "old", {}, 1.0).converged
+    text = render_table5([], ("HR@5",), runs, [])
+    assert "| Max epochs | Early stop | max_len | Hidden | Layers | Batch | lr | Best epoch | Last epoch | Converged | Training (s) |" in text
+    assert "| MovieLens-100K | GRU4Rec | GRU4Rec | — | 9 | — | — | — | — | — | — | 3 | 6 | yes | 2.0 |" in text
+    assert "| MovieLens-100K | SASRec-CE | SASRec | — | 9 | — | — | — | — | — | — | 9 | 9 | no | 2.0 |" in text
+
+
+def test_stage_compares_with_the_strongest_converged_baseline_only(runs_tree):
+    # SASRec-CE, the stronger, used all its epochs: GRU4Rec is the baseline to beat.
+    _edit_baseline(runs_tree, "SASRec-CE", best_epoch=9, last_epoch=9, stopped_early=False)
+    code, stderr = run_cli(*table5_args(runs_tree))
+    assert code == 0, stderr
+    text = (runs_tree / "table5.md").read_text()
+    v2 = (_metric(runs_tree, "eval/ml-100k/v2/seed0") + _metric(runs_tree, "eval/ml-100k/v2/seed1")) / 2
+    gru = _metric(runs_tree, "baselines/ml-100k/GRU4Rec")
+    improv = next(line for line in text.splitlines() if line.startswith("| Improv. over best baseline |"))
+    assert improv.split(" | ")[1] == "converged only" and improv.split(" | ")[6] == f"{100 * (v2 - gru) / gru:+.2f}%"
+    assert "vs GRU4Rec (strongest converged re-run baseline" in text
+    assert "left out of the Improv. rows and the per-user test: SASRec-CE" in text
+    assert "| MovieLens-100K | SASRec-CE | SASRec | CE | 9 |" in text and "| 9 | 9 | no | 1.5 |" in text
+    assert "| 3 | 6 | yes | 1.5 |" in text
+
+
+def test_stage_treats_baselines_without_recorded_epochs_as_not_converged(runs_tree):
+    for name in ("GRU4Rec", "SASRec-CE"):
+        _edit_baseline(runs_tree, name, best_epoch=None, last_epoch=None, stopped_early=None)
+    code, stderr = run_cli(*table5_args(runs_tree))
+    assert code == 0, stderr
+    lines = (runs_tree / "table5.md").read_text().splitlines()
+    assert "| Improv. over best baseline | none converged | — | — | — | — | — | — |" in lines
+    assert "Per-user test: not computed, no re-run baseline converged." in lines
+    assert "| MovieLens-100K | GRU4Rec | GRU4Rec | CE | 9 | — | — | — | — | — | — | — | — | — | 1.5 |" in lines
+
+
+def test_stage_refuses_a_malformed_convergence_record(runs_tree):
+    _edit_baseline(runs_tree, "GRU4Rec", stopped_early="yes")
+    code, stderr = run_cli(*table5_args(runs_tree))
+    assert_refused(code, stderr, "GRU4Rec/metrics.json", "'stopped_early' must be a bool", "dvc repro baselines")
+
+
+def test_stage_lists_the_control_beside_our_variants(runs_tree):
+    rng = np.random.default_rng(5)
+    users = [str(u) for u in range(1, 101)]
+    for seed in (0, 1):
+        write_run(runs_tree / "runs" / "eval" / "ml-100k" / "control" / f"seed{seed}", rng.integers(1, 8, 100), users, {})
+    params = yaml.safe_load((runs_tree / "params.yaml").read_text())
+    params["variants"] = ["baseline", "v2", "control"]
+    (runs_tree / "params.yaml").write_text(yaml.safe_dump(params))
+    code, stderr = run_cli(*table5_args(runs_tree))
+    assert code == 0, stderr
+    text = (runs_tree / "table5.md").read_text()
+    assert "| Transformer, no diffusion | ours (control) |" in text
+    v2 = (_metric(runs_tree, "eval/ml-100k/v2/seed0") + _metric(runs_tree, "eval/ml-100k/v2/seed1")) / 2
+    control = (_metric(runs_tree, "eval/ml-100k/control/seed0") + _metric(runs_tree, "eval/ml-100k/control/seed1")) / 2
+    improv = next(line for line in text.splitlines() if line.startswith("| Improv. over the control |"))
+    assert improv.split(" | ")[6] == f"{100 * (v2 - control) / control:+.2f}%"
+    # The per-user test is still our best diffusion model's.
+    assert "V2 (+cross-attention +offset noise) (best of ours" in text

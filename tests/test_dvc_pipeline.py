@@ -98,9 +98,9 @@ def test_an_ablation_param_reruns_only_the_ablation_and_its_report(committed_rep
 
 
 def test_shared_model_change_reruns_every_variant_but_not_the_data(committed_repo: Path) -> None:
-    _set_params(committed_repo, model={"hidden": 32})
+    _set_params(committed_repo, model={"hidden": 48})
     changed = _changed_stages(committed_repo)
-    assert {name.split("@")[0] for name in changed} == {"train-baseline", "train-v1", "train-v2"}
+    assert {name.split("@")[0] for name in changed} == {"train-baseline", "train-v1", "train-v2", "train-control"}
 
 
 def test_more_seeds_add_runs_and_refresh_the_reports(committed_repo: Path) -> None:

@@ -93,7 +93,7 @@ def test_a_run_within_budget_trains_every_seed_and_renders_the_document(tmp_path
     results = json.loads((out / "results.json").read_text())
     assert results["speed"]["status"] == "done" and len(results["speed"]["epoch_s"]) == 1
     assert [(r["variant"], r["seed"], r["status"]) for r in results["runs"]] == [
-        (v, s, "done") for s in (0, 1) for v in ("baseline", "v1", "v2")
+        (v, s, "done") for s in (0, 1) for v in ("baseline", "v1", "v2", "control")
     ]
     assert results["complete_seeds"] == [0, 1] and results["ensemble"]["status"] == "done"
     assert results["overrides"] == ["train.eval_every=2"]
@@ -131,13 +131,18 @@ def test_a_run_within_budget_trains_every_seed_and_renders_the_document(tmp_path
     assert results["speed"]["precision"] == {"train": "fp32", "eval": "fp32", "device": "cpu"}
     assert "start-up is included). Precision on cpu: training in float32 (train.precision `fp32`)" in text
     done = results["runs"]
-    valid = sum(r["train"]["best_valid"]["NDCG@10"] for r in done) / 6
-    test = sum(r["test"]["NDCG@10"] for r in done) / 6
-    assert (f"Over these 6 runs the best epoch's validation NDCG@10 averages {valid:.4f} and the test NDCG@10 "
+    valid = sum(r["train"]["best_valid"]["NDCG@10"] for r in done) / 8
+    test = sum(r["test"]["NDCG@10"] for r in done) / 8
+    assert (f"Over these 8 runs the best epoch's validation NDCG@10 averages {valid:.4f} and the test NDCG@10 "
             f"{test:.4f} ({test / valid - 1:+.1%}).") in text
-    # x_t enters as lambda * (x_t + d), lambda ~ N(0.001, 0.001): far weaker than the history.
+    # The control is listed under its own name; the paper has no row for it.
+    assert "| Transformer, no diffusion | 1 | done |" in text and "\n| Transformer, no diffusion | NDCG@10 |" not in text
+    # x_t enters as lambda * (x_t + d), lambda ~ N(0.001, 0.001): far weaker than the history. The
+    # control has no x_t: no sensitivity is measured for it.
+    diffusion = [r for r in done if r["variant"] != "control"]
     assert all(r["sensitivity"]["t"] == 31 and 0 < 100 * r["sensitivity"]["x_t"] < r["sensitivity"]["history"]
-               for r in done)
+               for r in diffusion)
+    assert not any("sensitivity" in r for r in done if r["variant"] == "control")
     baseline = [r["sensitivity"] for r in done if r["variant"] == "baseline"]
     assert (f"(`benchmarks/sensitivity.py`, 120 test users, t = 31): its mean relative change when x_t is redrawn is "
             f"DiffuRec {sum(s['x_t'] for s in baseline) / 2:.1e} (history {sum(s['history'] for s in baseline) / 2:.2f}), "
@@ -164,8 +169,9 @@ def test_the_speed_benchmark_of_another_call_replaces_the_runs_own(tmp_path):
     epoch = source["speed"]["epoch_s"][-1]
     assert f"epochs timed: {source['speed']['epoch_s']} s; the last is quoted, warm." in text
     assert f"| Training epoch ({source['split']['samples']:,} samples) | {epoch:.2f} s " in text
-    # The runs come from the other call: one seed of every variant.
+    # The runs come from the other call: one seed of every model.
     assert "| DiffuRec | 0 | done | 1 of 1 |" in text and "| Modified V2 | 0 | done | 1 of 1 |" in text
+    assert "| Transformer, no diffusion | 0 | done | 1 of 1 |" in text
 
 
 def test_a_run_that_would_not_fit_is_not_started(tmp_path, monkeypatch):
@@ -220,7 +226,7 @@ def test_bad_inputs_are_refused_with_one_line_and_no_output(tmp_path):
     split, profile = _inputs(tmp_path, epochs=1)
     out = tmp_path / "out"
     done = _cli("run", split, "--out", out, "--profile", profile, "--variant", "v3")
-    assert done.returncode == 2 and done.stderr.strip() == "error: unknown variant 'v3'; choose from ['baseline', 'v1', 'v2']"
+    assert done.returncode == 2 and done.stderr.strip() == "error: unknown variant 'v3'; choose from ['baseline', 'v1', 'v2', 'control']"
     assert not out.exists()
     done = _cli("report", tmp_path / "nowhere", "--doc", tmp_path / "doc.md")
     assert done.returncode == 2
@@ -364,6 +370,28 @@ def test_the_queue_skips_settled_runs_and_runs_that_do_not_fit(tmp_path, monkeyp
     assert [s["not_started"][0]["reason"] for s in second["experiments"]] == [f"settled in {name}.json"] * 2
 
 
+def test_the_plan_lists_the_queue_as_the_ledger_leaves_it(tmp_path):
+    # The real queue's grid on ML-1M, with seed 0 of DiffuRec settled (and timed) by an earlier call.
+    grid = fq.QUEUE[-1]
+    settled = {"spec": fq.spec(grid, grid.runs[0], "ml-1m", []), "settled": True, "status": "done",
+               "timing": {"setup_s": 10.0, "epoch_s": 5.0, "valid_s": 2.0, "test_s": 3.0}}
+    ledger = tmp_path / "ledger"
+    ledger.mkdir()
+    (ledger / "2026-01-01T000000Z-nvidia-h200.json").write_text(json.dumps(
+        {"format": fq.FORMAT, "call": {}, "experiments": [{"id": grid.id, "runs": [settled]}]}))
+    lines = _queue_invoke("plan", "--ledger", ledger, "--experiment", "G-ml-1m").splitlines()
+    assert len(lines) == 20
+    assert lines[0] == ("G-ml-1m/paper-baseline-seed0: ml-1m, baseline, seed 0; "
+                        "settled in 2026-01-01T000000Z-nvidia-h200.json")
+    # The others are predicted from that record, the latest of their recipe: 10 s setup, 41 epochs of
+    # 5 s, 9 validations of 2 s, a test of 3 s.
+    assert lines[3] == "G-ml-1m/paper-control-seed0: ml-1m, control, seed 0; to run, ~236 s"
+    assert [line.split(":")[0] for line in lines[4:8]] == [
+        f"G-ml-1m/paper-{v}-seed1" for v in ("baseline", "v1", "v2", "control")]
+    with pytest.raises(fq.ConfigError, match="unknown experiment"):
+        CliRunner().invoke(fq.app, ["plan", "--experiment", "G-nope"], catch_exceptions=False)
+
+
 def test_a_ledger_file_is_never_overwritten(tmp_path, monkeypatch):
     split, profile = _inputs(tmp_path, epochs=1)
     monkeypatch.setattr(fq, "QUEUE", (fq.Experiment("EA", "q", (fq.Run("a", profile=str(profile)),)),))
@@ -431,12 +459,19 @@ def test_workloads_of_the_real_queue_follow_its_recipes():
     assert fq.validation_epochs(official)[:6] == [21, 41, 61, 81, 101, 121]
     assert fq.validation_epochs(official)[-2:] == [481, 500]
     assert fq.workload(e3.runs[0], dataset, []) == fq.Workload(121, 6, 1, settling_epochs=121, planned_epochs=500)
+    # E3 asks whether the official recipe reaches the published numbers: the paper's three only.
+    assert [r.variant for r in e3.runs] == ["baseline", "v1", "v2"]
     assert [r.name for r in e4.runs] == ["control", "weight-decay-0", "batch-512", "shuffled-batches", "official-network"]
-    # The grid: every variant of a seed before the next; Beauty's new seeds first. E4's control
-    # computes what the grid's Beauty seed-0 DiffuRec run computes, so either settles the other.
+    # The grid: every model of a seed, the control included, before the next; Beauty's new seeds
+    # first. E4's control arm (DiffuRec, unchanged recipe) computes what the grid's Beauty seed-0
+    # DiffuRec run computes, so either settles the other.
     beauty = fq.QUEUE[4]
-    assert [(r.variant, r.seed) for r in beauty.runs[:4]] == [("baseline", 2), ("v1", 2), ("v2", 2), ("baseline", 3)]
-    assert [r.seed for r in beauty.runs][-3:] == [1, 1, 1] and len(beauty.runs) == 15
+    assert [(r.variant, r.seed) for r in beauty.runs[:5]] == [
+        ("baseline", 2), ("v1", 2), ("v2", 2), ("control", 2), ("baseline", 3)]
+    assert [r.seed for r in beauty.runs][-4:] == [1, 1, 1, 1] and len(beauty.runs) == 20
+    for experiment in fq.QUEUE[4:]:
+        assert [r.variant for r in experiment.runs[:4]] == ["baseline", "v1", "v2", "control"]
+        assert len(experiment.runs) == 20
     assert {r.dataset for e in fq.QUEUE[5:] for r in e.runs} == {"amazon-toys-games", "ml-1m"}
     control = fq.spec(e4, e4.runs[0], dataset, [])
     (seed0,) = [r for r in beauty.runs if (r.variant, r.seed) == ("baseline", 0)]

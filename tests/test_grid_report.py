@@ -13,7 +13,8 @@ import pytest
 import device_queue
 import grid_report
 from diffurec.metrics import ndcg, summarize
-from diffurec.report.significance import signed_rank_test
+from diffurec.report.significance import comparison_pairs, signed_rank_test
+from diffurec.variants import CONTROL, VARIANTS
 from pipeline.files.paper_tables import load_paper_tables
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,12 +42,15 @@ def _ranks(seed: int, shift: int) -> np.ndarray:
 def _records() -> list[dict]:
     records = []
     for seed in (0, 1):
-        for shift, variant in enumerate(("baseline", "v1", "v2")):
+        for shift, variant in enumerate(VARIANTS):
             records.append(_record("amazon-beauty", variant, seed, _ranks(seed, shift)))
     # Seed 2 of v1 alone: not complete, so in no table; a failed run and another recipe never count.
     records.append(_record("amazon-beauty", "v1", 2, _ranks(2, 1)))
     records.append(_record("amazon-beauty", "v2", 2, _ranks(2, 2), status="failed"))
     records.append(_record("amazon-beauty", "baseline", 2, _ranks(2, 0), overrides=("train.epochs=120",)))
+    # Seed 3 of the paper's three but not of the control: not complete either.
+    records.extend(_record("amazon-beauty", variant, 3, _ranks(3, shift)) for shift, variant in
+                   enumerate(("baseline", "v1", "v2")))
     return records
 
 
@@ -60,8 +64,9 @@ def test_ranks_round_trip_through_the_ledger_text():
 def test_complete_seeds_need_every_variant_of_the_grid_recipe():
     cells = grid_report.grid_cells(_records(), device_queue.is_grid_run)
     assert grid_report.complete_seeds(cells, "amazon-beauty") == (0, 1)
-    assert sorted(cells["amazon-beauty", "v1"].runs) == [0, 1, 2]
-    assert sorted(cells["amazon-beauty", "baseline"].runs) == [0, 1]
+    assert sorted(cells["amazon-beauty", "v1"].runs) == [0, 1, 2, 3]
+    assert sorted(cells["amazon-beauty", "baseline"].runs) == [0, 1, 3]
+    assert sorted(cells["amazon-beauty", CONTROL].runs) == [0, 1]
     assert grid_report.complete_seeds(cells, "ml-1m") == ()
     # A later record of the same seed replaces the earlier one.
     later = _record("amazon-beauty", "v2", 0, _ranks(9, 9))
@@ -82,8 +87,13 @@ def test_tables_and_tests_come_from_the_records_metrics_and_ranks():
     mine = np.mean([ndcg(_ranks(seed, 1), 10) for seed in (0, 1)], axis=0)
     theirs = np.mean([ndcg(_ranks(seed, 0), 10) for seed in (0, 1)], axis=0)
     expected = signed_rank_test(mine, theirs)
-    assert comparisons["amazon-beauty", "v1"].per_user == expected
-    per_metric = comparisons["amazon-beauty", "v1"].per_metric["HR@10"]
+    assert comparisons["amazon-beauty", "v1", "baseline"].per_user == expected
+    # The pairs the ttest stage tests: every model against DiffuRec, and against the control.
+    assert set(comparisons) == {("amazon-beauty", *pair) for pair in comparison_pairs(VARIANTS)}
+    control = np.mean([ndcg(_ranks(seed, 3), 10) for seed in (0, 1)], axis=0)
+    assert comparisons["amazon-beauty", "v1", CONTROL].per_user == signed_rank_test(mine, control)
+    assert comparisons["amazon-beauty", "v1", CONTROL].reference == CONTROL
+    per_metric = comparisons["amazon-beauty", "v1", "baseline"].per_metric["HR@10"]
     assert per_metric.n == 2 and per_metric.mean_diff == pytest.approx(
         fmean(v1.metrics["HR@10"]) - fmean(runs["amazon-beauty", "baseline"].metrics["HR@10"]))
 
@@ -91,14 +101,20 @@ def test_tables_and_tests_come_from_the_records_metrics_and_ranks():
 def test_the_document_lists_seeds_done_and_renders_the_pipeline_tables():
     text = grid_report.render(_records(), device_queue.is_grid_run, "profiles/paper.yaml", KS, PAPER,
                               device_queue.unpack_ranks, "ledger/")
-    assert "| Amazon Beauty | 2 | 0, 1 | 0; 1 | 0; 1; 2 | 0; 1 |" in text
-    assert "| MovieLens-1M | 0 | — | — | — | — |" in text
+    assert ("| Dataset | Complete seeds | Which | DiffuRec (baseline): seeds run | V1 (+cross-attention): seeds run | "
+            "V2 (+cross-attention +offset noise): seeds run | Transformer, no diffusion: seeds run |") in text
+    assert "| Amazon Beauty | 2 | 0, 1 | 0; 1; 3 | 0; 1; 2; 3 | 0; 1; 3 | 0; 1 |" in text
+    assert "| MovieLens-1M | 0 | — | — | — | — | — |" in text
     assert "## Amazon Beauty (`amazon-beauty`), 2 seeds" in text
     for title in ("Table 3: performance", "Table 4: paired significance tests", "Table 5: overall comparison",
                   "Table 2: convergence training time"):
         assert f"### {title}" in text
     mean = fmean(summarize(_ranks(seed, 0), KS)["NDCG@10"] for seed in (0, 1))
     assert "| DiffuRec (baseline) | mean ± std over 2 seeds |" in text and f"{mean:.4f} ± " in text
+    # The control: a row of ours in Tables 3, 5 and 2, and no paper row (it has no paper label).
+    assert "| Transformer, no diffusion | mean ± std over 2 seeds |" in text
+    assert "| Transformer, no diffusion | paper |" not in text
+    assert "| Transformer, no diffusion | ours (control) |" in text
     assert "(Algorithm 3) |" not in text and "no ensemble row" in text
     # Table 5 beside the paper's reported methods (STOSA is one of them on Beauty).
     assert "| STOSA | reported |" in text
@@ -109,7 +125,7 @@ def test_an_empty_ledger_says_nothing_has_come_back():
     text = grid_report.render([], device_queue.is_grid_run, "profiles/paper.yaml", KS, PAPER,
                               device_queue.unpack_ranks, "ledger/")
     assert "No complete seed of the grid has come back from a device yet" in text
-    assert "| Amazon Beauty | 0 | — | — | — | — |" in text
+    assert "| Amazon Beauty | 0 | — | — | — | — | — |" in text
 
 
 def test_runs_that_ranked_other_users_are_refused():

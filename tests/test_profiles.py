@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from diffurec.config import Config
+from diffurec.variants import VARIANTS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,6 +41,8 @@ def test_paper_profile_is_section_6_2() -> None:
     config = Config.from_dict(yaml.safe_load((ROOT / "profiles" / "paper.yaml").read_text()))
     assert set(config.datasets) == {"amazon-beauty", "amazon-toys-games", "ml-1m"}
     assert len(config.seeds) == 5
+    # The paper's three models and the control, trained with the same recipe.
+    assert config.variants == VARIANTS
     model, train = config.model, config.train
     assert (model.hidden, model.blocks, model.max_len, model.steps, model.schedule) == (128, 4, 100, 32, "trunc_lin")
     assert (model.dropout, model.emb_dropout, model.lambda_delta, model.offset) == (0.1, 0.3, 0.001, 0.1)
@@ -63,6 +66,7 @@ def test_official_profile_is_the_official_recipe_with_every_quirk():
     config = Config.from_dict(yaml.safe_load((ROOT / "profiles" / "official.yaml").read_text()))
     model, train, evaluation = config.model, config.train, config.eval
     assert set(config.datasets) == {"amazon-beauty", "ml-1m"}
+    assert config.variants == VARIANTS
     assert config.data.thresholds("ml-1m") == (5, 1) and config.data.thresholds("amazon-beauty") == (5, 5)
     assert (model.hidden, model.blocks, model.heads, model.max_len, model.steps) == (128, 4, 4, 50, 32)
     assert (model.dropout, model.emb_dropout, model.lambda_delta) == (0.1, 0.3, 0.001)

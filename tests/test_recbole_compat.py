@@ -92,6 +92,6 @@ def test_settings_params_may_set_are_recbole_settings_of_that_model(model):
 
 def test_the_package_and_the_cli_import_without_recbole():
     # GPU machines run the DiffuRec stages without RecBole installed.
-    code = "import sys; sys.modules['recbole'] = None; import diffurec.report.comparison, diffurec.config, pipeline.stages"
+    code = "import sys; sys.modules['recbole'] = None; import diffurec.report.comparison, diffurec.config, pipeline.stages; pipeline.stages.register()"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert result.returncode == 0, result.stderr

@@ -18,6 +18,8 @@ from diffurec.report.significance import (
     SignedRankTest,
     VariantComparison,
     check_paper_table4,
+    compare_variant,
+    comparison_pairs,
     paired_ttest,
     reproduce,
     signed_rank_test,
@@ -150,3 +152,38 @@ def test_results_survive_a_json_round_trip() -> None:
     assert VariantComparison.from_dict(json.loads(json.dumps(comparison.to_dict()))) == comparison
     check = check_paper_table4(PAPER.means, PAPER.printed_table4, PAPER_HALF_UNIT)[0]
     assert PaperRowCheck.from_dict(json.loads(json.dumps(check.to_dict()))) == check
+
+
+def test_comparison_pairs_test_every_model_against_diffurec_and_the_control_once() -> None:
+    assert comparison_pairs(("baseline", "v1", "v2")) == (("v1", "baseline"), ("v2", "baseline"))
+    assert comparison_pairs(("baseline", "v1", "v2", "control")) == (
+        ("v1", "baseline"), ("v2", "baseline"), ("baseline", "control"), ("v1", "control"), ("v2", "control")
+    )
+    # DiffuRec vs the control, never the control vs DiffuRec, whatever the order of variants.
+    assert comparison_pairs(("control", "baseline")) == (("baseline", "control"),)
+    assert comparison_pairs(("v2", "control")) == (("v2", "control"),)
+    assert comparison_pairs(("v1", "v2")) == () and comparison_pairs(("control",)) == ()
+
+
+def test_compare_variant_names_its_reference_and_survives_json() -> None:
+    values = {"HR@10": (0.2, 0.3, 0.5), "NDCG@10": (0.1, 0.2, 0.2)}
+    control = {"HR@10": (0.1, 0.25, 0.3), "NDCG@10": (0.05, 0.1, 0.15)}
+    a, b = np.array([0.5, 0.0, 1.0, 0.2]), np.array([0.25, 0.0, 0.5, 0.3])
+    # Positional, as benchmarks/grid_report.py calls it: the reference is DiffuRec.
+    assert compare_variant("ml-100k", "v1", values, control, a, b).reference == "baseline"
+    test = compare_variant("ml-100k", "v1", values, control, a, b, reference="control")
+    assert test.reference == "control"
+    assert test.per_metric["HR@10"] == paired_ttest(values["HR@10"], control["HR@10"])
+    assert test.metric_means.t == pytest.approx(paired_ttest([1.0 / 3, 1.0 / 6], [0.65 / 3, 0.1]).t)
+    assert test.per_user == signed_rank_test(a, b)
+    raw = json.loads(json.dumps(test.to_dict()))
+    assert raw["reference"] == "control" and VariantComparison.from_dict(raw) == test
+    # A results.json from before the control compared with DiffuRec only.
+    del raw["reference"]
+    assert VariantComparison.from_dict(raw).reference == "baseline"
+
+
+def test_the_papers_table4_check_ignores_columns_of_models_not_in_the_paper() -> None:
+    means = {dataset: {**columns, "control": columns["v1"]} for dataset, columns in PAPER.means.items()}
+    checks = check_paper_table4(means, PAPER.printed_table4, PAPER_HALF_UNIT)
+    assert all({c.variant for c in check.candidates} == {"v1", "v2"} for check in checks)

@@ -17,7 +17,15 @@ import pipeline.stages.ttest  # noqa: F401
 from diffurec.errors import DataError
 from diffurec.metrics import summarize
 from diffurec.report.significance import PairedTTest, SignedRankTest, VariantComparison, paired_ttest
-from diffurec.report.tables import PaperTables, VariantRuns, markdown_table, metric_names, render_table3, render_table4
+from diffurec.report.tables import (
+    PaperTables,
+    VariantRuns,
+    markdown_table,
+    metric_names,
+    render_table2,
+    render_table3,
+    render_table4,
+)
 from pipeline.app import app
 
 REPO = Path(__file__).resolve().parents[1]
@@ -25,10 +33,16 @@ KS = (5, 10, 20)
 METRICS = metric_names(KS)
 USERS = [f"u{i:03d}" for i in range(60)]
 # Lower ranks = better; v1 and v2 are made better than the baseline so the tests have a direction.
-RANK_SHIFT = {"baseline": 0, "v1": 6, "v2": 8}
+RANK_SHIFT = {"baseline": 0, "v1": 6, "v2": 8, "control": 3}
+# Per seed: best epoch, last epoch, stopped early, of 6 epochs at patience 2. Seed 2 (and 3) is still
+# improving when training ends; seed 1 ended unimproved but not by early stopping, seed 0 by it.
+STOPS = {0: (3, 5, True), 1: (5, 6, False), 2: (6, 6, False), 3: (6, 6, False), 7: (6, 6, False)}
+EPOCHS, PATIENCE = 6, 2
 
 
-def write_run(runs: Path, dataset: str, variant: str, seed: int, shift: int = 0) -> None:
+def write_run(runs: Path, dataset: str, variant: str, seed: int, shift: int = 0, recorded: bool = True) -> None:
+    """One seed's eval and train files; `recorded` False: a train.json from before last_epoch,
+    stopped_early and patience were recorded."""
     rng = np.random.default_rng([len(dataset), seed, RANK_SHIFT[variant], shift])
     ranks = np.maximum(1, rng.integers(1, 40, len(USERS)) - RANK_SHIFT[variant] - shift)
     eval_dir = runs / "eval" / dataset / variant / f"seed{seed}"
@@ -37,16 +51,19 @@ def write_run(runs: Path, dataset: str, variant: str, seed: int, shift: int = 0)
     (eval_dir / "metrics.json").write_text(json.dumps({**summarize(ranks, KS), "users": len(USERS)}))
     train_dir = runs / "train" / dataset / variant / f"seed{seed}"
     train_dir.mkdir(parents=True, exist_ok=True)
+    best, last, stopped = STOPS[seed]
     train = {
         "dataset": dataset,
         "variant": variant,
         "seed": seed,
-        "best_epoch": 3 + seed,
-        "epochs": 5,
+        "best_epoch": best,
+        "epochs": EPOCHS,
         "time_to_best_s": 10.0 + seed + RANK_SHIFT[variant] + shift,
         "total_time_s": 20.0 + seed,
         "device": "cpu",
     }
+    if recorded:
+        train |= {"last_epoch": last, "stopped_early": stopped, "patience": PATIENCE}
     (train_dir / "train.json").write_text(json.dumps(train))
 
 
@@ -59,14 +76,14 @@ def write_ensemble(runs: Path, dataset: str, variant: str, shift: int = 0) -> No
     (out / "metrics.json").write_text(json.dumps({**summarize(ranks, KS), "users": len(USERS)}))
 
 
-def make_project(root: Path, datasets, variants, seeds) -> Path:
+def make_project(root: Path, datasets, variants, seeds, recorded: bool = True) -> Path:
     params = {"datasets": list(datasets), "variants": list(variants), "seeds": list(seeds), "eval": {"ks": list(KS)}}
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     runs = root / "runs"
     for dataset in datasets:
         for variant in variants:
             for seed in seeds:
-                write_run(runs, dataset, variant, seed)
+                write_run(runs, dataset, variant, seed, recorded=recorded)
             write_ensemble(runs, dataset, variant)
     return root
 
@@ -97,7 +114,7 @@ def _eval_metrics(root: Path, variant: str, seed: int) -> dict[str, float]:
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    return make_project(tmp_path, ["ml-100k", "amazon-beauty"], ["baseline", "v1", "v2"], [0, 1, 2])
+    return make_project(tmp_path, ["ml-100k", "amazon-beauty"], ["baseline", "v1", "v2", "control"], [0, 1, 2])
 
 
 def test_reports_hold_measured_means_and_paper_values(project: Path) -> None:
@@ -244,7 +261,112 @@ def test_render_table4_formats_tiny_p_and_undefined_tests() -> None:
     comparison = VariantComparison(
         "ml-100k", "v2", tiny, {"HR@5": undefined}, SignedRankTest(10, 8, 0.002, 30.0, 1.2, 0.2301)
     )
+    # Keyed as benchmarks/grid_report.py keys them: only the values are read.
     text = render_table4(["ml-100k"], ["baseline", "v2"], ["HR@5"], {("ml-100k", "v2"): comparison}, [])
-    assert "| MovieLens-100K | V2 (+cross-attention +offset noise) | 6 | 25.0000 | 1.50e-06 | yes | 1.2300 |  |" in text
-    assert "| HR@5 | 1 | n/a | n/a | n/a | 1.0000 | one pair: no variance to test against |" in text
-    assert "| 10 | 8 | 30.0 | 1.2000 | 0.2301 | no | 0.2000 |  |" in text
+    v2_vs_diffurec = "| MovieLens-100K | V2 (+cross-attention +offset noise) | DiffuRec (baseline) |"
+    assert f"{v2_vs_diffurec} 6 | 25.0000 | 1.50e-06 | yes | 1.2300 |  |" in text
+    assert f"{v2_vs_diffurec} HR@5 | 1 | n/a | n/a | n/a | 1.0000 | one pair: no variance to test against |" in text
+    assert f"{v2_vs_diffurec} 10 | 8 | 30.0 | 1.2000 | 0.2301 | no | 0.2000 |  |" in text
+
+
+def _lines(text: str, prefix: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith(prefix)]
+
+
+def test_table2_shows_best_and_last_epochs_and_the_seeds_still_improving(project: Path) -> None:
+    run_stages(project)
+    table2 = outputs(project)["table2_convergence.md"]
+    assert "| Dataset | Model | Best epoch, per seed | Last epoch, per seed | Still improving (seeds) |" in table2
+    # STOPS: seed 0 stopped early at 5 (best 3); seed 1 ran out at 6 past its best 5; seed 2 was best at its last.
+    (row,) = _lines(table2, "| MovieLens-100K | V1 (+cross-attention) |")
+    assert row.startswith("| MovieLens-100K | V1 (+cross-attention) | 3, 5, 6 | 5, 6, 6 | 2 | ")
+    assert "these runs: 2." in table2 and "Still improving: the seeds whose run trained all" in table2
+    # The control is not in the paper: no paper seconds.
+    (control,) = _lines(table2, "| Amazon Beauty | Transformer, no diffusion |")
+    assert control.endswith("| cpu | — |")
+    summary = json.loads((project / "metrics.json").read_text())
+    assert summary["ml-100k/v1/best_epoch"] == pytest.approx(14 / 3, rel=1e-5)
+    assert summary["ml-100k/v1/last_epoch"] == pytest.approx(17 / 3, rel=1e-5)
+
+
+def test_table2_reads_a_train_json_from_before_early_stopping_was_recorded(tmp_path: Path) -> None:
+    root = make_project(tmp_path, ["ml-100k"], ["baseline", "v1"], [0, 2], recorded=False)
+    run_stages(root)
+    table2 = outputs(root)["table2_convergence.md"]
+    # Old files trained every epoch and never stopped early: last epoch = epochs, seed 2 best at 6.
+    (row,) = _lines(table2, "| MovieLens-100K | DiffuRec (baseline) |")
+    assert row.startswith("| MovieLens-100K | DiffuRec (baseline) | 3, 6 | 6, 6 | 2 | ")
+    assert "these runs: not recorded (train.json written before it was)." in table2
+
+
+def test_render_table2_without_last_epochs_shows_dashes() -> None:
+    run = VariantRuns((0,), {}, None, (1.0,), (2.0,), (4,), ("cpu",))
+    paper = PaperTables((), {"v1": {"ml-100k": 9.0}}, {}, {}, {}, {})
+    text = render_table2(["ml-100k"], ["v1"], {("ml-100k", "v1"): run}, paper)
+    assert "| MovieLens-100K | V1 (+cross-attention) | 4 | — | — | 1.00 ± n/a | 2.00 | cpu | 9.00 |" in text
+    stopped = VariantRuns((0, 1), {}, None, (1.0, 1.0), (2.0, 2.0), (4, 4), ("cpu",) * 2, (4, 4), (True, False), (0, 0))
+    text = render_table2(["ml-100k"], ["v1"], {("ml-100k", "v1"): stopped}, paper)
+    assert "| 4, 4 | 4, 4 | 1 |" in text and "these runs: 0 (no early stopping)." in text
+
+
+def test_every_model_is_tested_against_diffurec_and_the_control(project: Path) -> None:
+    run_stages(project)
+    results = json.loads((project / "runs/ttest/results.json").read_text())
+    pairs = [(c["dataset"], c["variant"], c["reference"]) for c in results["comparisons"]]
+    per_dataset = [("v1", "baseline"), ("v2", "baseline"), ("baseline", "control"), ("v1", "control"), ("v2", "control")]
+    assert pairs == [(d, *pair) for d in ("ml-100k", "amazon-beauty") for pair in per_dataset]
+
+    table4 = outputs(project)["table4_ttest.md"]
+    assert table4.startswith("# Table 4: paired significance tests, each model vs its reference\n")
+    assert "| Dataset | Compared model | Reference | n | t | p |" in table4
+    section_4a = table4.split("## 4a")[1].split("## 4b")[0]
+    assert len(_lines(section_4a, "| MovieLens-100K |")) == 5
+    assert len(_lines(section_4a, "| MovieLens-100K | DiffuRec (baseline) | Transformer, no diffusion |")) == 1
+    assert not _lines(section_4a, "| MovieLens-100K | Transformer, no diffusion |"), "control vs DiffuRec twice"
+    # The per-metric test against the control equals one computed by hand from the eval files.
+    v2 = [_eval_metrics(project, "v2", seed)["HR@10"] for seed in (0, 1, 2)]
+    control = [_eval_metrics(project, "control", seed)["HR@10"] for seed in (0, 1, 2)]
+    expected = paired_ttest(v2, control)
+    (row,) = _lines(table4, "| MovieLens-100K | V2 (+cross-attention +offset noise) | Transformer, no diffusion | HR@10 |")
+    assert f"| 3 | {expected.t:.4f} | {expected.p:.4f} |" in row
+    summary = json.loads((project / "metrics.json").read_text())
+    assert summary["ml-100k/v2/vs_control/ttest_metric_means/avg_diff_pp"] == pytest.approx(
+        100 * (statistics.fmean(statistics.fmean(_eval_metrics(project, "v2", s)[m] for s in (0, 1, 2)) for m in METRICS)
+               - statistics.fmean(statistics.fmean(_eval_metrics(project, "control", s)[m] for s in (0, 1, 2))
+                                  for m in METRICS)), rel=1e-4)
+    assert "ml-100k/baseline/vs_control/wilcoxon_NDCG@10/z" in summary
+    assert not any(key.startswith("ml-100k/control/") and "test" in key for key in summary)
+    # 4d recomputes the paper's table from the paper's models only.
+    section_4d = table4.split("## 4d")[1].split("Notes:")[0]
+    assert "Transformer" not in section_4d and "control" not in section_4d.lower()
+
+
+def test_diffurec_and_the_control_alone_are_still_compared(tmp_path: Path) -> None:
+    root = make_project(tmp_path, ["ml-100k"], ["control", "baseline"], [0, 1])
+    run_stages(root)
+    table4 = outputs(root)["table4_ttest.md"]
+    assert "Not computed" not in table4
+    assert len(_lines(table4, "| MovieLens-100K | DiffuRec (baseline) | Transformer, no diffusion |")) == 1 + 6 + 1
+    table3 = outputs(root)["table3_performance.md"]
+    assert not _lines(table3, "| Transformer, no diffusion | paper |")
+
+
+def test_a_single_model_is_not_tested(tmp_path: Path) -> None:
+    root = make_project(tmp_path, ["ml-100k"], ["control"], [0, 1])
+    run_stages(root)
+    table4 = outputs(root)["table4_ttest.md"]
+    assert "Not computed" in table4 and "(it lists control)" in table4
+
+
+def test_tables_refuses_ttest_results_without_the_control_comparisons(project: Path) -> None:
+    run_stages(project)
+    path = project / "runs/ttest/results.json"
+    results = json.loads(path.read_text())
+    results["comparisons"] = [c for c in results["comparisons"] if c["reference"] != "control"]
+    path.write_text(json.dumps(results))
+    with pytest.raises(DataError, match=r"results.json: holds the comparisons .*dvc repro ttest"):
+        _invoke(
+            ["tables", "--runs", str(project / "runs"), "--ttest-results", str(path),
+             "--reports", str(project / "reports"), "--metrics-file", str(project / "metrics.json"),
+             "--params", str(project / "params.yaml"), "--paper-tables", str(REPO / "reference/paper_tables.yaml")]
+        )

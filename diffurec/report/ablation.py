@@ -2,6 +2,10 @@
 x_t = 0) with the test metrics and the inference seconds as mean ± std over seeds, and the seed
 means as one table for `dvc plots` and the cost-quality figure.
 
+The control (no diffusion) has no reverse process to ablate: its one setting, ONE_PASS, is the
+way it is always evaluated, timed as the others, so that its row is the reference point of
+quality against inference cost.
+
 Everything but the measured seconds is computed from the ranks, so it renders byte for byte the
 same from the same runs; the seconds are the clock's.
 """
@@ -16,7 +20,11 @@ import pandas as pd
 
 from diffurec.datasets import DATASET_NAMES
 from diffurec.report.tables import markdown_table, mean_std
-from diffurec.variants import VARIANT_NAMES
+from diffurec.variants import CONTROL, VARIANT_NAMES, find_variant
+
+# The control's one setting: the name of its results.json entry and ranks.parquet column.
+ONE_PASS = "one_pass"
+ONE_PASS_LABEL = "one pass (no diffusion)"
 
 
 @dataclass(frozen=True)
@@ -37,6 +45,11 @@ class SettingRun:
     def steps(self) -> int:
         return len(self.timesteps)
 
+    @property
+    def one_pass(self) -> bool:
+        """The control's setting: no reverse process, so model_steps and steps are 0."""
+        return self.name == ONE_PASS
+
 
 # (dataset, variant) -> one tuple of settings per seed, in `seeds` order, each in the settings' order.
 AblationRuns = Mapping[tuple[str, str], Sequence[Sequence[SettingRun]]]
@@ -47,8 +60,16 @@ METRIC = "{:.4f}".format
 SECONDS = "{:.2f}".format
 
 
+def setting_names(variant: str, settings: Sequence[str]) -> list[str]:
+    """The settings the ablation stage runs for `variant`: params' `ablation` (`settings`, their
+    names) for a diffusion model, ONE_PASS alone for the control."""
+    return list(settings) if find_variant(variant).diffusion else [ONE_PASS]
+
+
 def setting_label(setting: SettingRun) -> str:
-    """The row label: "K of T steps", or "x_t = 0" with its number of steps."""
+    """The row label: "K of T steps", "x_t = 0" with its number of steps, or the control's one pass."""
+    if setting.one_pass:
+        return ONE_PASS_LABEL
     steps = f"{setting.steps} of {setting.model_steps} steps"
     return f"x_t = 0 ({steps})" if setting.zero_xt else steps
 
@@ -94,15 +115,32 @@ def render_ablation(
             ])
         table = markdown_table(["setting", *metrics, "seconds"], "l" + "r" * (len(metrics) + 1), rows)
         sections.append(f"## {DATASET_NAMES[dataset]}, {VARIANT_NAMES[variant]}\n\n{table}")
-    first = next(iter(runs.values()))[0]
-    kept = "; ".join(
-        f"K = {s.steps}: t = {', '.join(map(str, s.timesteps))}"
-        for s in first if not s.zero_xt and s.steps < s.model_steps
-    )
+    # Each run's first seed stands for its seeds: they ran the same settings.
+    firsts = [per_seed[0] for per_seed in runs.values()]
+    diffusion = [settings for settings in firsts if not any(s.one_pass for s in settings)]
+    control = len(diffusion) < len(firsts)
     notes = [
         f"Trained models, no retraining: each cell is the mean ± std over seeds {seed_text} of the test "
         "set's full ranking, each seed's model run with its own seed as in the evaluate stage. With all "
         "T steps it is Algorithm 2 as the evaluate stage runs it, with the same draws: exactly its ranks.",
+        *(_diffusion_notes(diffusion[0]) if diffusion else []),
+        *([_control_note()] if control else []),
+        f"seconds: wall-clock time of ranking every test user (reverse process{' or one pass' if control else ''}, "
+        f"scores, ranks), after one untimed warm-up pass, measured on {', '.join(sorted(set(devices)))}: the only "
+        "numbers here that differ between two runs of the same models. Figure: "
+        f"[quality against inference cost]({figure}).",
+    ]
+    body = "\n".join(sections)
+    return "# Inference ablations\n\n" + body + "\nNotes:\n\n" + "".join(f"- {note}\n" for note in notes)
+
+
+def _diffusion_notes(settings: Sequence[SettingRun]) -> list[str]:
+    """How the reverse-process settings are run; `settings`: one diffusion run's (every run has the same)."""
+    kept = "; ".join(
+        f"K = {s.steps}: t = {', '.join(map(str, s.timesteps))}"
+        for s in settings if not s.zero_xt and s.steps < s.model_steps
+    )
+    return [
         "Fewer steps: the respaced schedule of Nichol & Dhariwal (2021, section 4). Of the T steps "
         "t = 0..T-1, K are kept: t_i = round(i (T - 1) / (K - 1)) for i = 0..K-1 (half up; both ends), "
         "or t = T-1 alone for K = 1. Each keeps its alpha_bar; the betas become "
@@ -113,10 +151,15 @@ def render_ablation(
         "embedding d_t and the history condition it; x_T, lambda and the reverse noise are drawn as usual. "
         "The last step's posterior returns its own x0_hat, so the result is that step's prediction and "
         "its seconds those of the whole chain.",
-        f"seconds: wall-clock time of ranking every test user (reverse process, scores, ranks), after "
-        f"one untimed warm-up pass, measured on {', '.join(sorted(set(devices)))}: the only numbers "
-        "here that differ between two runs of the same models. Figure: "
-        f"[quality against inference cost]({figure}).",
     ]
-    body = "\n".join(sections)
-    return "# Inference ablations\n\n" + body + "\nNotes:\n\n" + "".join(f"- {note}\n" for note in notes)
+
+
+def _control_note() -> str:
+    return (
+        f"{ONE_PASS_LABEL}: the control's row. {VARIANT_NAMES[CONTROL]} is DiffuRec's network and training "
+        "without the diffusion (no x_t, no lambda, no reverse process), so it has nothing to shorten or zero; its "
+        "one setting is how the evaluate stage ranks with it: one pass of the blocks over the history, scores = output "
+        "· item embeddings, nothing drawn. It is the reference point of quality against inference cost: what "
+        "the same network reaches without diffusion in one pass (0 steps in ablation.tsv and the figure); "
+        "what a diffusion row gains over it is what its reverse steps buy."
+    )

@@ -1,11 +1,13 @@
 """The paper's Table 5: every method's HR/NDCG@K per dataset, best and second best marked.
 
-Rows come from three sources, always labelled: our own runs of DiffuRec and its variants
-("ours", mean over seeds), baselines re-run on our exact split ("re-run"), and numbers copied
-from the paper for methods nobody here can run ("reported"). As in the paper, the best value of
-each column is bold and the second best underlined, over every row that has a number; values
-are compared as printed (4 decimals), so printed ties share a mark. The improvement row is the
-best of our variants over the best baseline, relative, per column.
+Rows come from four sources, always labelled: our own runs of DiffuRec and its variants
+("ours", mean over seeds), our control, DiffuRec without diffusion ("ours (control)"), baselines
+re-run on our exact split ("re-run"), and numbers copied from the paper for methods nobody here
+can run ("reported"). As in the paper, the best value of each column is bold and the second best
+underlined, over every row that has a number; values are compared as printed (4 decimals), so
+printed ties share a mark. The improvement rows are the best of our diffusion models over the
+best converged baseline, relative, per column, and over the control: a re-run baseline that its
+epoch budget stopped, not early stopping, is no fair yardstick and is left out.
 """
 
 from __future__ import annotations
@@ -20,11 +22,17 @@ from diffurec.datasets import DATASET_NAMES
 from diffurec.metrics import ndcg
 from diffurec.report.significance import PER_USER_K, PairedTTest, SignedRankTest, paired_ttest, signed_rank_test
 from diffurec.report.tables import markdown_table
+from diffurec.variants import find_variant
 
 DECIMALS = 4
-Source = Literal["ours", "re-run", "reported"]
+Source = Literal["ours", "ours (control)", "re-run", "reported"]
 # The paper's own model in its Table 5: shown as reported, never counted as a baseline.
 PAPER_MODEL = "DiffuRecSys"
+
+
+def our_source(variant: str) -> Source:
+    """The source of one of our runs' rows: the control is no diffusion model of "ours"."""
+    return "ours" if find_variant(variant).diffusion else "ours (control)"
 
 
 @dataclass(frozen=True)
@@ -36,11 +44,14 @@ class Method:
     values: Mapping[str, float]
     # Baselines are what our variants are measured against: not DiffuRec itself in any form.
     baseline: bool
+    # A baseline's training was ended by early stopping, so its epoch budget did not hold it back.
+    # Reported rows keep True: their authors trained them, we cannot tell how.
+    converged: bool = True
 
 
 @dataclass(frozen=True)
 class UserTest:
-    """Per-user NDCG@k of our best variant (averaged over seeds) paired with the strongest re-run baseline."""
+    """Per-user NDCG@k of our best variant (averaged over seeds) paired with the strongest converged re-run baseline."""
 
     variant: str
     baseline: str
@@ -60,12 +71,21 @@ class DatasetTable:
 
 @dataclass(frozen=True)
 class BaselineRun:
-    """What one re-run baseline was trained with (RecBole's resolved settings) and how long it took."""
+    """What one re-run baseline was trained with (RecBole's resolved settings), how long it took, and
+    its best and last epoch (1-based) and whether early stopping ended it; None: not recorded."""
 
     dataset: str
     name: str
     settings: Mapping[str, Any]
     train_seconds: float
+    best_epoch: int | None = None
+    last_epoch: int | None = None
+    stopped_early: bool | None = None
+
+    @property
+    def converged(self) -> bool:
+        """Early stopping ended the training; not recorded counts as not converged."""
+        return self.stopped_early is True
 
 
 # Columns of the settings table: header -> RecBole setting names, the first one a model has is shown.
@@ -91,12 +111,27 @@ def column_marks(values: Sequence[float | None]) -> list[str]:
 
 
 def improvement(methods: Sequence[Method], metric: str, sources: Sequence[Source] = ("re-run", "reported")) -> float | None:
-    """Percent gain of the best of our variants over the best baseline from `sources`; None if either is absent."""
+    """Percent gain of the best of our diffusion models over the best converged baseline from
+    `sources`; None if either is absent."""
+    return _gain(methods, metric, compared_baselines(methods, sources))
+
+
+def improvement_over_control(methods: Sequence[Method], metric: str) -> float | None:
+    """Percent gain of the best of our diffusion models over our control; None if either is absent."""
+    return _gain(methods, metric, [m for m in methods if m.source == "ours (control)"])
+
+
+def compared_baselines(methods: Sequence[Method], sources: Sequence[Source]) -> list[Method]:
+    """The baselines from `sources` that an improvement is measured against: the converged ones."""
+    return [m for m in methods if m.baseline and m.source in sources and m.converged]
+
+
+def _gain(methods: Sequence[Method], metric: str, others: Sequence[Method]) -> float | None:
     ours = [m.values[metric] for m in methods if m.source == "ours" and metric in m.values]
-    others = [m.values[metric] for m in methods if m.baseline and m.source in sources and metric in m.values]
-    if not ours or not others or max(others) <= 0:
+    best_other = max((m.values[metric] for m in others if metric in m.values), default=None)
+    if not ours or best_other is None or best_other <= 0:
         return None
-    return 100.0 * (max(ours) - max(others)) / max(others)
+    return 100.0 * (max(ours) - best_other) / best_other
 
 
 def strongest(methods: Sequence[Method], metric: str) -> Method | None:
@@ -133,13 +168,24 @@ def render_table5(
     legend = [
         "**bold**: best value of the column, <ins>underlined</ins>: second best (as printed, over every row with "
         "a number, as in the paper).",
-        "Source: *ours* = this project's runs, mean over seeds; *re-run* = RecBole on this project's exact split "
-        "(same users, same validation and test items, full ranking, same tie rule); *reported* = copied from the "
+        "Source: *ours* = this project's runs of DiffuRec and its variants, mean over seeds; *ours (control)* = "
+        "this project's control, DiffuRec's network and training without the diffusion, mean over seeds (neither "
+        "one of ours nor a baseline in the Improv. rows); *re-run* = RecBole on this project's exact split (same "
+        "users, same validation and test items, full ranking, same tie rule); *reported* = copied from the "
         "paper's Table 5, not re-run (other preprocessing and training; compare with care).",
         "Improv.: (best of ours − best baseline) / best baseline, per column, over every baseline or (where the "
-        "paper reports others) over the re-run ones only; baselines exclude every DiffuRec row.",
-        *notes,
+        "paper reports others) over the re-run ones only; baselines exclude every DiffuRec row and every re-run "
+        "baseline that did not converge (Converged in the settings table: early stopping ended its training; "
+        "one that used all its epochs, or whose file does not record it, is left out, since its number is what "
+        "its epoch budget allowed, not what it can do). Reported baselines count as printed. Beside an Improv. "
+        "row, *converged only*: some baselines were left out; *none converged*: all were, so there is no number.",
     ]
+    if any(m.source == "ours (control)" for table in tables for m in table.methods):
+        legend.append(
+            "Improv. over the control: (best of ours − the control) / the control, per column: what the diffusion "
+            "adds to the same network and training."
+        )
+    legend.extend(notes)
     return (
         "# Table 5: overall comparison with the baselines\n\n"
         + "\n".join(sections)
@@ -155,14 +201,37 @@ def _dataset_section(table: DatasetTable, metrics: Sequence[str]) -> str:
     for i, method in enumerate(methods):
         cells = [_marked(method.values.get(metric), columns[j][i]) for j, metric in enumerate(metrics)]
         rows.append([method.name, method.source, *cells])
-    rows.append(["Improv. over best baseline", "", *(_percent(improvement(methods, m)) for m in metrics)])
+    rows.append(_improvement_row("Improv. over best baseline", methods, metrics, ("re-run", "reported")))
     if any(m.baseline and m.source == "reported" for m in methods):
-        rows.append(
-            ["Improv. over best re-run baseline", "", *(_percent(improvement(methods, m, ("re-run",))) for m in metrics)]
-        )
+        rows.append(_improvement_row("Improv. over best re-run baseline", methods, metrics, ("re-run",)))
+    if any(m.source == "ours (control)" for m in methods):
+        gains = (_percent(improvement_over_control(methods, m)) for m in metrics)
+        rows.append(["Improv. over the control", "", *gains])
     heading = f"## {DATASET_NAMES.get(table.dataset, table.dataset)} (`{table.dataset}`)\n\n"
     body = markdown_table(["Method", "Source", *metrics], "ll" + "r" * len(metrics), rows)
-    return heading + body + "\n" + _user_test_text(table.user_test)
+    return heading + body + "\n" + _unconverged_text(methods) + _user_test_text(table)
+
+
+def _improvement_row(
+    label: str, methods: Sequence[Method], metrics: Sequence[str], sources: Sequence[Source]
+) -> list[str]:
+    """An Improv. row; its Source cell says when baselines were left out for not converging."""
+    candidates = [m for m in methods if m.baseline and m.source in sources]
+    counted = compared_baselines(methods, sources)
+    if not counted and candidates:
+        return [label, "none converged", *("—" for _ in metrics)]
+    basis = "converged only" if len(counted) < len(candidates) else ""
+    return [label, basis, *(_percent(improvement(methods, m, sources)) for m in metrics)]
+
+
+def _unconverged_text(methods: Sequence[Method]) -> str:
+    names = [m.name for m in methods if m.baseline and m.source == "re-run" and not m.converged]
+    if not names:
+        return ""
+    return (
+        f"Not converged, so left out of the Improv. rows and the per-user test: {', '.join(names)} (see Converged "
+        "in the settings table below).\n\n"
+    )
 
 
 def _settings_section(runs: Sequence[BaselineRun]) -> str:
@@ -171,26 +240,40 @@ def _settings_section(runs: Sequence[BaselineRun]) -> str:
             DATASET_NAMES.get(run.dataset, run.dataset),
             run.name,
             *(_setting(run.settings, names) for names in SETTING_COLUMNS.values()),
+            _optional(run.best_epoch),
+            _optional(run.last_epoch),
+            _optional(None if run.stopped_early is None else ("yes" if run.stopped_early else "no")),
             f"{run.train_seconds:.1f}",
         ]
         for run in runs
     ]
-    header = ["Dataset", "Baseline", *SETTING_COLUMNS, "Training (s)"]
+    header = ["Dataset", "Baseline", *SETTING_COLUMNS, "Best epoch", "Last epoch", "Converged", "Training (s)"]
     return (
         "## Re-run baselines: settings and training time\n\n"
         "As RecBole resolved them (each run's metrics.json has them all); '—': the model has no such setting. "
+        "Best epoch: the epoch with the best validation NDCG@10, whose weights rank the test items; Last epoch: "
+        "the last epoch trained; Converged: early stopping ended the training (yes), or the Max epochs did "
+        "(no); '—' in these three: not recorded (metrics.json from before they were), counted as not converged. "
         "Training (s): wall-clock time of RecBole's fit, per-epoch validation included.\n\n"
-        + markdown_table(header, "ll" + "l" * 2 + "r" * (len(SETTING_COLUMNS) - 2) + "r", rows)
+        + markdown_table(header, "ll" + "l" * 2 + "r" * (len(SETTING_COLUMNS) - 2) + "rrlr", rows)
     )
+
+
+def _optional(value: object | None) -> str:
+    return "—" if value is None else str(value)
 
 
 def _setting(settings: Mapping[str, Any], names: Sequence[str]) -> str:
     return next((str(settings[name]) for name in names if name in settings), "—")
 
 
-def _user_test_text(test: UserTest | None) -> str:
+def _user_test_text(table: DatasetTable) -> str:
+    test = table.user_test
     if test is None:
-        return "Per-user test: not computed (it needs one of our variants and one re-run baseline).\n"
+        reruns = [m for m in table.methods if m.source == "re-run"]
+        if reruns and not compared_baselines(reruns, ("re-run",)):
+            return "Per-user test: not computed, no re-run baseline converged.\n"
+        return "Per-user test: not computed (it needs one of our variants and one converged re-run baseline).\n"
     t, w = test.ttest, test.signed_rank
     header = ["Test", "Users", "Mean diff.", "Statistic", "p", "Note"]
     rows = [
@@ -199,7 +282,7 @@ def _user_test_text(test: UserTest | None) -> str:
     ]
     return (
         f"Per-user test, NDCG@{test.k}: {test.variant} (best of ours, mean {test.variant_mean:.{DECIMALS}f}, "
-        f"per-user values averaged over seeds) vs {test.baseline} (strongest re-run baseline, mean "
+        f"per-user values averaged over seeds) vs {test.baseline} (strongest converged re-run baseline, mean "
         f"{test.baseline_mean:.{DECIMALS}f}), one pair per test user, two-sided.\n\n"
         + markdown_table(header, "lrrrrl", rows)
     )

@@ -1,10 +1,13 @@
-"""Paired significance tests of a variant against the baseline, and a check of the paper's Table 4.
+"""Paired significance tests of a model against a reference model, and a check of the paper's Table 4.
 
 The paper's test (Table 4) is a paired t-test over the six metric means of one dataset (n = 6,
 df = 5). Its six "samples" are nested cut-offs of the same rankings, not independent replicates,
 and run-to-run variance never enters it; it is kept to compare with the paper. Beside it stand
 two tests whose samples are replicates: seeds (per metric, paired by seed) and users (per-user
 NDCG, seeds averaged, Wilcoxon signed-rank).
+
+The references are DiffuRec, as in the paper, and the control (DiffuRec without diffusion), which
+says what the diffusion itself adds; `comparison_pairs` decides which pairs are tested.
 """
 
 from __future__ import annotations
@@ -18,10 +21,14 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from diffurec.variants import BASELINE, CONTROL, PAPER_VARIANTS
+
 # Per-user test metric: NDCG at the paper's headline cut-off.
 PER_USER_K = 10
 # Half the unit of the paper's last printed digit: it prints Tables 3 and 4 to 4 decimals.
 PAPER_HALF_UNIT = 0.5e-4
+# The models every other model is tested against, in the order Table 4 lists them.
+REFERENCES = (BASELINE, CONTROL)
 
 
 @dataclass(frozen=True)
@@ -104,13 +111,14 @@ class PaperRowCheck:
 
 @dataclass(frozen=True)
 class VariantComparison:
-    """Every test of one variant against the baseline on one dataset."""
+    """Every test of one variant against a reference model (`reference`) on one dataset."""
 
     dataset: str
     variant: str
     metric_means: PairedTTest
     per_metric: dict[str, PairedTTest]
     per_user: SignedRankTest
+    reference: str = BASELINE
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -123,7 +131,26 @@ class VariantComparison:
             PairedTTest(**raw["metric_means"]),
             {metric: PairedTTest(**test) for metric, test in raw["per_metric"].items()},
             SignedRankTest(**raw["per_user"]),
+            # Results written before the control existed compared with DiffuRec only.
+            raw.get("reference", BASELINE),
         )
+
+
+def comparison_pairs(variants: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    """(variant, reference) for every test Table 4 makes among `variants`, references in REFERENCES order.
+
+    Each listed reference is tested against by every other listed model, except that two references
+    are tested once, the earlier against the later (DiffuRec vs the control): the reverse would be
+    the same test with the sign flipped.
+    """
+    pairs = []
+    for rank, reference in enumerate(REFERENCES):
+        if reference not in variants:
+            continue
+        for variant in variants:
+            if variant != reference and variant not in REFERENCES[rank + 1 :]:
+                pairs.append((variant, reference))
+    return tuple(pairs)
 
 
 def compare_variant(
@@ -133,12 +160,14 @@ def compare_variant(
     baseline: Mapping[str, Sequence[float]],
     variant_ndcg: np.ndarray,
     baseline_ndcg: np.ndarray,
+    *,
+    reference: str = BASELINE,
 ) -> VariantComparison:
-    """Every test of `variant` against the baseline on one dataset.
+    """Every test of `variant` against `reference` (DiffuRec unless told) on one dataset.
 
-    `values` and `baseline`: metric -> one value per seed, the seeds in the same order (the
-    metrics in the order the paper's test sees them); `variant_ndcg` and `baseline_ndcg`: per-user
-    NDCG@PER_USER_K averaged over those seeds, the users in the same order.
+    `values` and `baseline`: metric -> one value per seed of `variant` and of `reference`, the seeds
+    in the same order (the metrics in the order the paper's test sees them); `variant_ndcg` and
+    `baseline_ndcg`: per-user NDCG@PER_USER_K averaged over those seeds, the users in the same order.
     """
     metrics = list(values)
     return VariantComparison(
@@ -147,6 +176,7 @@ def compare_variant(
         metric_means=paired_ttest([fmean(values[m]) for m in metrics], [fmean(baseline[m]) for m in metrics]),
         per_metric={m: paired_ttest(values[m], baseline[m]) for m in metrics},
         per_user=signed_rank_test(variant_ndcg, baseline_ndcg),
+        reference=reference,
     )
 
 
@@ -223,9 +253,9 @@ def check_paper_table4(
     means: Mapping[str, Mapping[str, Sequence[float]]],
     printed: Mapping[str, Mapping[str, PrintedTTest]],
     half_unit: float,
-    baseline: str = "baseline",
+    baseline: str = BASELINE,
 ) -> list[PaperRowCheck]:
-    """Recompute every printed Table 4 row from the Table 3 means of every non-baseline variant.
+    """Recompute every printed Table 4 row from the Table 3 means of every other paper variant.
 
     means[dataset][variant] lists the metric means in one fixed order; printed[dataset][label]
     is the row printed under that label. Datasets and labels keep the mappings' order.
@@ -234,10 +264,11 @@ def check_paper_table4(
     for dataset, rows in printed.items():
         columns = means[dataset]
         for label, row in rows.items():
+            # Only the paper's models: a column of ours, such as the control, is no candidate.
             candidates = tuple(
                 reproduce(variant, values, columns[baseline], row, half_unit)
                 for variant, values in columns.items()
-                if variant != baseline
+                if variant != baseline and variant in PAPER_VARIANTS
             )
             checks.append(PaperRowCheck(dataset, label, row, candidates))
     return checks

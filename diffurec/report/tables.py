@@ -1,7 +1,7 @@
 """Markdown renderings of the paper's Tables 2-4 and the flat metrics summary for `dvc metrics`.
 
 Every line that concerns one variant is computed from that variant's runs alone (Table 4 rows
-also from the baseline's), and Markdown cells are not padded to a column width, so changing one
+also from the reference model's), and Markdown cells are not padded to a column width, so changing one
 variant's runs changes only that variant's lines. Numbers use fixed decimals; nothing depends on
 the clock, so the same inputs render byte for byte the same.
 """
@@ -9,7 +9,7 @@ the clock, so the same inputs render byte for byte the same.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from diffurec.datasets import DATASET_NAMES
@@ -20,8 +20,9 @@ from diffurec.report.significance import (
     PrintedTTest,
     SignedRankTest,
     VariantComparison,
+    comparison_pairs,
 )
-from diffurec.variants import BASELINE, PAPER_LABELS, VARIANT_NAMES
+from diffurec.variants import BASELINE, CONTROL, PAPER_LABELS, VARIANT_NAMES
 
 ALPHA = 0.05
 
@@ -43,6 +44,22 @@ class VariantRuns:
     total_time_s: tuple[float, ...]
     best_epoch: tuple[int, ...]
     devices: tuple[str, ...]
+    # Per seed: the last epoch trained, whether early stopping ended the run, and train.patience
+    # (None: not recorded). None as a whole: not known for these runs.
+    last_epoch: tuple[int, ...] | None = None
+    stopped_early: tuple[bool, ...] | None = None
+    patience: tuple[int | None, ...] | None = None
+
+    def still_improving(self) -> tuple[int, ...] | None:
+        """Seeds whose run used all its epochs and was at its best in the last: more epochs might
+        have found a better one. None when the last epochs are not known."""
+        if self.last_epoch is None or self.stopped_early is None:
+            return None
+        return tuple(
+            seed
+            for seed, best, last, stopped in zip(self.seeds, self.best_epoch, self.last_epoch, self.stopped_early)
+            if best == last and not stopped
+        )
 
 
 @dataclass(frozen=True)
@@ -69,7 +86,8 @@ def markdown_table(header: Sequence[str], align: str, rows: Sequence[Sequence[st
 def render_table2(
     datasets: Sequence[str], variants: Sequence[str], runs: Mapping[tuple[str, str], VariantRuns], paper: PaperTables
 ) -> str:
-    """Table 2: time to convergence (the best validation epoch) per dataset and variant."""
+    """Table 2: time to convergence (the best validation epoch) per dataset and variant, with each
+    seed's best and last epoch and the seeds still improving when training ended."""
     seeds = _seed_count(runs)
     rows = []
     for dataset in datasets:
@@ -80,7 +98,9 @@ def render_table2(
                 [
                     DATASET_NAMES[dataset],
                     VARIANT_NAMES[variant],
-                    f"{statistics.fmean(run.best_epoch):.1f}",
+                    _epochs(run.best_epoch),
+                    _epochs(run.last_epoch),
+                    _still_improving(run),
                     mean_std(run.time_to_best_s, _seconds),
                     _seconds(statistics.fmean(run.total_time_s)),
                     ", ".join(sorted(set(run.devices))),
@@ -90,21 +110,57 @@ def render_table2(
     header = [
         "Dataset",
         "Model",
-        "Best epoch (mean)",
+        "Best epoch, per seed",
+        "Last epoch, per seed",
+        "Still improving (seeds)",
         f"Time to best epoch (s), mean ± std over {seeds}",
         "Total training (s), mean",
         "Device",
         "Paper (s)",
     ]
     notes = [
+        "Best epoch, Last epoch: the epoch with the best validation score and the last epoch trained, one per "
+        "seed in the order of `seeds` in params.yaml; the last epoch is below train.epochs when early stopping "
+        "ended the run.",
+        "Still improving: the seeds whose run trained all train.epochs epochs, early stopping never ending it, and "
+        "was at its best in its last epoch: it had not converged, so more epochs might have found a better one and "
+        "its time to best epoch is a lower bound of its time to convergence. 'none': no such seed; '—': not "
+        "recorded.",
+        _patience_note(runs.values()),
         "Time to best epoch: wall-clock training time until the epoch with the best validation score "
         "(`time_to_best_s` of each run's train.json), i.e. time to convergence; the per-epoch "
         "validation that picks that epoch is included.",
         "Paper (s): the paper's Table 2, measured on the authors' hardware with the paper's configuration; "
-        "compare ratios between variants, not absolute seconds.",
+        "compare ratios between variants, not absolute seconds. '—': a model or dataset the paper does not time.",
     ]
     notes.extend(_single_seed_notes(seeds))
-    return _document("Table 2: convergence training time in seconds", [markdown_table(header, "llrrrlr", rows)], notes)
+    return _document(
+        "Table 2: convergence training time in seconds", [markdown_table(header, "lllllrrlr", rows)], notes
+    )
+
+
+def _epochs(values: Sequence[int] | None) -> str:
+    return "—" if values is None else ", ".join(map(str, values))
+
+
+def _still_improving(run: VariantRuns) -> str:
+    seeds = run.still_improving()
+    if seeds is None:
+        return "—"
+    return ", ".join(map(str, seeds)) or "none"
+
+
+def _patience_note(runs: Iterable[VariantRuns]) -> str:
+    """The early-stopping patience the runs trained with, as their train.json records it."""
+    values = {p for run in runs for p in (run.patience or (None,))}
+    known = ", ".join("0 (no early stopping)" if p == 0 else str(p) for p in sorted(v for v in values if v is not None))
+    if None in values:
+        unknown = "not recorded (train.json written before it was)"
+        known = f"{known}; for other runs {unknown}" if known else unknown
+    return (
+        "Patience: train.patience, the validations in a row without a better validation score after which "
+        f"training stops; these runs: {known}."
+    )
 
 
 def render_table3(
@@ -144,7 +200,7 @@ def render_table3(
         "mean ± std: over the seeds in params.yaml (sample standard deviation, n - 1).",
         ensemble_note,
         "paper: the paper's Table 3 (its DiffuRec column is DiffuRec's own published numbers, "
-        "printed without a standard deviation); only for the paper's datasets.",
+        "printed without a standard deviation); only for the paper's models on the paper's datasets.",
     ]
     notes.extend(_single_seed_notes(seeds))
     return _document("Table 3: performance, mean and standard deviation over seeds", sections, notes)
@@ -154,26 +210,35 @@ def render_table4(
     datasets: Sequence[str],
     variants: Sequence[str],
     metrics: Sequence[str],
-    comparisons: Mapping[tuple[str, str], VariantComparison],
+    comparisons: Mapping[object, VariantComparison],
     paper_checks: Sequence[PaperRowCheck],
 ) -> str:
-    """Table 4: each variant against the baseline, the paper's test beside sound ones, and the paper's check."""
-    compared = [v for v in variants if v != BASELINE]
+    """Table 4: each model against DiffuRec and, where run, against the control (the pairs of
+    `comparison_pairs`), the paper's test beside sound ones, and the paper's check.
+
+    `comparisons`: only its values are read, each naming its dataset, model and reference.
+    """
+    pairs = comparison_pairs(variants)
+    by_pair = {(c.dataset, c.variant, c.reference): c for c in comparisons.values()}
     sections = []
-    if BASELINE in variants and compared:
-        sections.extend(_our_tests(datasets, compared, metrics, comparisons))
+    if pairs:
+        sections.extend(_our_tests(datasets, pairs, metrics, by_pair))
     else:
         sections.append(
             "## Tests of our runs\n\n"
-            f"Not computed: they compare each variant with `{BASELINE}`, so `variants` in params.yaml must list "
-            f"`{BASELINE}` and at least one other variant (it lists {', '.join(variants)}).\n"
+            f"Not computed: they compare each model with `{BASELINE}` or with `{CONTROL}`, so `variants` in "
+            f"params.yaml must list one of these and at least one other model (it lists {', '.join(variants)}).\n"
         )
     sections.append(_paper_check_section(paper_checks))
     notes = [
-        f"p < {ALPHA}: two-sided. No correction for multiple comparisons (6 metrics x variants x datasets).",
+        f"p < {ALPHA}: two-sided. No correction for multiple comparisons (6 metrics x compared pairs x datasets).",
+        "Reference: the model a row tests against; Mean diff. = model − reference. DiffuRec (the paper's "
+        f"baseline) is the reference of the paper's Table 4; the control ({VARIANT_NAMES[CONTROL]}: DiffuRec's "
+        "network and training without the diffusion), when run, is one too, so that each model's gain over it "
+        "is what the diffusion adds. DiffuRec vs the control is tested once.",
         "n/a: the test is undefined for these inputs; the last column says why.",
     ]
-    return _document("Table 4: paired significance tests, each variant vs DiffuRec (baseline)", sections, notes)
+    return _document("Table 4: paired significance tests, each model vs its reference", sections, notes)
 
 
 def metrics_summary(
@@ -181,9 +246,10 @@ def metrics_summary(
     variants: Sequence[str],
     metrics: Sequence[str],
     runs: Mapping[tuple[str, str], VariantRuns],
-    comparisons: Mapping[tuple[str, str], VariantComparison],
+    comparisons: Mapping[object, VariantComparison],
 ) -> dict[str, float]:
-    """Flat `dataset/variant/...` keys for `dvc metrics show/diff`, values to 6 significant digits."""
+    """Flat `dataset/variant/...` keys for `dvc metrics show/diff`, values to 6 significant digits.
+    `comparisons`: only its values are read."""
     summary: dict[str, float] = {}
     for dataset in datasets:
         for variant in variants:
@@ -198,47 +264,58 @@ def metrics_summary(
                     summary[f"{key}/ensemble/{metric}"] = run.ensemble[metric]
             summary[f"{key}/time_to_best_s"] = statistics.fmean(run.time_to_best_s)
             summary[f"{key}/best_epoch"] = statistics.fmean(run.best_epoch)
-            comparison = comparisons.get((dataset, variant))
-            if comparison is not None:
-                summary.update(_test_keys(f"{key}/ttest_metric_means", comparison.metric_means))
-                summary.update(_signed_rank_keys(f"{key}/wilcoxon_NDCG@{PER_USER_K}", comparison.per_user))
+            if run.last_epoch is not None:
+                summary[f"{key}/last_epoch"] = statistics.fmean(run.last_epoch)
+    for c in comparisons.values():
+        summary.update(_comparison_keys(c))
     return {key: float(f"{value:.6g}") for key, value in summary.items()}
+
+
+def _comparison_keys(c: VariantComparison) -> dict[str, float]:
+    """`dataset/variant/ttest_metric_means/...` against DiffuRec, as before there was a control;
+    `dataset/variant/vs_REFERENCE/...` against any other reference."""
+    key = f"{c.dataset}/{c.variant}" + ("" if c.reference == BASELINE else f"/vs_{c.reference}")
+    return {
+        **_test_keys(f"{key}/ttest_metric_means", c.metric_means),
+        **_signed_rank_keys(f"{key}/wilcoxon_NDCG@{PER_USER_K}", c.per_user),
+    }
 
 
 def _our_tests(
     datasets: Sequence[str],
-    compared: Sequence[str],
+    pairs: Sequence[tuple[str, str]],
     metrics: Sequence[str],
-    comparisons: Mapping[tuple[str, str], VariantComparison],
+    comparisons: Mapping[tuple[str, str, str], VariantComparison],
 ) -> list[str]:
     paper_rows, metric_rows, user_rows = [], [], []
     for dataset in datasets:
-        for variant in compared:
-            c = comparisons[dataset, variant]
-            names = [DATASET_NAMES[dataset], VARIANT_NAMES[variant]]
+        for variant, reference in pairs:
+            c = comparisons[dataset, variant, reference]
+            names = [DATASET_NAMES[dataset], VARIANT_NAMES[variant], VARIANT_NAMES[reference]]
             paper_rows.append([*names, *_ttest_cells(c.metric_means)])
             for metric in metrics:
                 metric_rows.append([*names, metric, *_ttest_cells(c.per_metric[metric])])
             user_rows.append([*names, *_signed_rank_cells(c.per_user)])
     n = len(metrics)
+    names = ["Dataset", "Compared model", "Reference"]
     t_header = ["n", "t", "p", f"p < {ALPHA}", "Mean diff. (pp)", "Note"]
     return [
         "## 4a. The paper's test: paired t-test over the metric means\n\n"
-        f"As in the paper's Table 4: the {n} seed-averaged metrics ({', '.join(metrics)}) of a variant paired with the "
-        f"baseline's on one dataset (n = {n}, df = {n - 1}); Mean diff. = the paper's Avg. Diff. The metrics are "
+        f"As in the paper's Table 4: the {n} seed-averaged metrics ({', '.join(metrics)}) of a model paired with the "
+        f"reference's on one dataset (n = {n}, df = {n - 1}); Mean diff. = the paper's Avg. Diff. The metrics are "
         "nested cut-offs of the same rankings, not independent samples, and the spread over seeds never enters, "
         "so this p-value overstates the evidence; 4b and 4c are the tests to rely on.\n\n"
-        + markdown_table(["Dataset", "Compared model", *t_header], "llrrrlrl", paper_rows),
+        + markdown_table([*names, *t_header], "lllrrrlrl", paper_rows),
         "## 4b. Per metric: paired t-test across seeds\n\n"
-        "One pair per seed (variant and baseline trained with the same seed), n = number of seeds.\n\n"
-        + markdown_table(["Dataset", "Compared model", "Metric", *t_header], "lllrrrlrl", metric_rows),
+        "One pair per seed (model and reference trained with the same seed), n = number of seeds.\n\n"
+        + markdown_table([*names, "Metric", *t_header], "llllrrrlrl", metric_rows),
         f"## 4c. Per user: Wilcoxon signed-rank test on NDCG@{PER_USER_K}\n\n"
-        f"One pair per test user: the user's NDCG@{PER_USER_K} averaged over seeds, variant vs baseline. Users "
+        f"One pair per test user: the user's NDCG@{PER_USER_K} averaged over seeds, model vs reference. Users "
         "whose two values tie are dropped (Wilcoxon); p from the normal approximation with tie correction. "
-        "z > 0: the variant ranks the held-out item higher.\n\n"
+        "z > 0: the compared model ranks the held-out item higher.\n\n"
         + markdown_table(
-            ["Dataset", "Compared model", "Users", "Untied pairs", "W+", "z", *t_header[2:]],
-            "llrrrrrlrl",
+            [*names, "Users", "Untied pairs", "W+", "z", *t_header[2:]],
+            "lllrrrrrlrl",
             user_rows,
         ),
     ]

@@ -15,7 +15,7 @@ from torch import nn
 
 from diffurec.config import Config
 from diffurec.errors import DataError
-from diffurec.model import DiffuRec
+from diffurec.model import ItemScorer, new_model
 from diffurec.train import TrainState
 from pipeline import layout
 from pipeline.files.atomic_write import atomic_path
@@ -24,7 +24,7 @@ from pipeline.files.atomic_write import atomic_path
 UNREADABLE = (pickle.UnpicklingError, RuntimeError, OSError, EOFError, KeyError, TypeError, ValueError, AttributeError)
 
 
-def save_model(path: Path, model: DiffuRec, items: list[str]) -> None:
+def save_model(path: Path, model: ItemScorer, items: list[str]) -> None:
     """The trained weights with everything needed to rebuild the network without params.yaml."""
     payload = {
         "variant": model.variant,
@@ -36,14 +36,14 @@ def save_model(path: Path, model: DiffuRec, items: list[str]) -> None:
     _save(path, payload)
 
 
-def load_model(path: Path, device: torch.device) -> tuple[DiffuRec, list[str]]:
+def load_model(path: Path, device: torch.device) -> tuple[ItemScorer, list[str]]:
     """The network saved by `save_model`, on `device`, and its item vocabulary."""
     if not path.is_file():
         raise DataError(f"{path}: no trained model; run `dvc repro` for its train stage first")
     try:
         payload = torch.load(path, map_location=device, weights_only=True)
         config = Config.from_dict({"model": payload["model_config"]}).model
-        model = DiffuRec(payload["n_items"], config, payload["variant"])
+        model = new_model(payload["n_items"], config, payload["variant"])
         model.load_state_dict(payload["state_dict"])
     except UNREADABLE as error:
         raise DataError(
@@ -54,7 +54,7 @@ def load_model(path: Path, device: torch.device) -> tuple[DiffuRec, list[str]]:
 
 def load_run_models(
     dataset: str, variant: str, seeds: Sequence[int], items: list[str], device: torch.device
-) -> dict[int, DiffuRec]:
+) -> dict[int, ItemScorer]:
     """seed -> the trained model of that seed's run, refused if it was trained on another version
     of the split (another item vocabulary than `items`)."""
     models = {}

@@ -25,7 +25,7 @@ from diffurec.errors import DataError
 from diffurec.metrics import ndcg, summarize
 from diffurec.report.ablation import SettingRun
 from diffurec.report.comparison import BaselineRun
-from diffurec.report.significance import PaperRowCheck, VariantComparison
+from diffurec.report.significance import PaperRowCheck, VariantComparison, comparison_pairs
 from diffurec.report.tables import VariantRuns
 from pipeline import layout
 from pipeline.files.atomic_write import atomic_dir, write_json, write_with
@@ -174,18 +174,30 @@ def load_variant_runs(
         total_time_s=tuple(_number(t, "total_time_s", p, stage) for p, t in trains),
         best_epoch=tuple(_integer(t, "best_epoch", p, stage) for p, t in trains),
         devices=tuple(_string(t, "device", p, stage) for p, t in trains),
+        last_epoch=tuple(_last_epoch(t, p, stage) for p, t in trains),
+        stopped_early=tuple(_optional(t, "stopped_early", bool, p, stage) or False for p, t in trains),
+        patience=tuple(_optional(t, "patience", int, p, stage) for p, t in trains),
     )
 
 
 def read_baseline(
     runs: Path, dataset: str, name: str, metrics: tuple[str, ...]
 ) -> tuple[BaselineRun, dict[str, float]]:
-    """A baselines-stage metrics.json: the run's settings and time, and `metrics` (each finite)."""
+    """A baselines-stage metrics.json: the run's settings, time and epochs, and `metrics` (each finite).
+    best_epoch, last_epoch and stopped_early are None in a file written before they were recorded."""
     path = layout.baseline_dir(dataset, name, runs) / "metrics.json"
     raw = read_json(path, "baselines")
     try:
         values = {metric: float(raw[metric]) for metric in metrics}
-        run = BaselineRun(dataset, name, dict(raw["settings"]), float(raw["train_seconds"]))
+        run = BaselineRun(
+            dataset,
+            name,
+            dict(raw["settings"]),
+            float(raw["train_seconds"]),
+            best_epoch=_optional(raw, "best_epoch", int, path, "baselines"),
+            last_epoch=_optional(raw, "last_epoch", int, path, "baselines"),
+            stopped_early=_optional(raw, "stopped_early", bool, path, "baselines"),
+        )
     except (KeyError, TypeError, ValueError) as error:
         raise DataError(f"{path}: malformed ({error!r}); rerun the baselines stage (dvc repro baselines)") from error
     if not all(math.isfinite(v) for v in values.values()):
@@ -197,7 +209,8 @@ def read_ttest(
     path: Path, config: Config, metrics: tuple[str, ...]
 ) -> tuple[dict[tuple[str, str], VariantComparison], list[PaperRowCheck]]:
     """The ttest stage's results.json, refused unless computed for the datasets, variants, seeds and
-    metrics `config` asks for: (dataset, variant) -> comparison, and the paper's Table 4 checks."""
+    metrics `config` asks for, with every comparison `comparison_pairs` asks for:
+    (dataset, variant, reference) -> comparison, and the paper's Table 4 checks."""
     raw = read_json(path, "ttest")
     expected = {
         "datasets": list(config.datasets),
@@ -215,7 +228,14 @@ def read_ttest(
         checks = [PaperRowCheck.from_dict(c) for c in raw["paper_table4"]]
     except (KeyError, TypeError) as error:
         raise DataError(f"{path}: malformed ({error!r}); rerun the ttest stage (dvc repro ttest)") from error
-    return {(c.dataset, c.variant): c for c in comparisons}, checks
+    found_pairs = [(c.dataset, c.variant, c.reference) for c in comparisons]
+    expected_pairs = [(d, *pair) for d in config.datasets for pair in comparison_pairs(config.variants)]
+    if found_pairs != expected_pairs:
+        raise DataError(
+            f"{path}: holds the comparisons (dataset, model, reference) {found_pairs}, params.yaml asks for "
+            f"{expected_pairs}; rerun the ttest stage (dvc repro ttest)"
+        )
+    return {(c.dataset, c.variant, c.reference): c for c in comparisons}, checks
 
 
 def _metrics(ranks: np.ndarray, settings: EvalConfig) -> dict[str, float]:
@@ -240,6 +260,26 @@ def _read_train(path: Path, dataset: str, variant: str, seed: int) -> tuple[Path
             f"rerun the {stage} stage (dvc repro {stage})"
         )
     return path, raw
+
+
+def _last_epoch(raw: dict, path: Path, stage: str) -> int:
+    """The last epoch trained; a train.json from before early stopping was recorded trained them all."""
+    if "last_epoch" in raw:
+        return _integer(raw, "last_epoch", path, stage)
+    return _integer(raw, "epochs", path, stage)
+
+
+def _optional(raw: dict, key: str, kind: type, path: Path, stage: str) -> Any:
+    """raw[key] if present (refused unless of type `kind`), None if the file predates the key."""
+    if key not in raw:
+        return None
+    value = raw[key]
+    # bool is an int in Python, and an int is no bool: each must be what the writer wrote.
+    if type(value) is not kind:
+        raise DataError(
+            f"{path}: '{key}' must be a {kind.__name__}, got {value!r}; rerun the {stage} stage (dvc repro {stage})"
+        )
+    return value
 
 
 def _number(raw: Any, key: str, path: Path, stage: str) -> float:

@@ -1,21 +1,38 @@
-"""One module per command, named after it; importing this package registers every command on
-the app. A stage module never imports another: what stages share lives in pipeline/ or diffurec/
-(tests/test_layers.py)."""
+"""One module per command, named after it (a dash in the command is an underscore here).
+Importing a module registers its command on the app; `register` does that. A stage module never
+imports another: what stages share lives in pipeline/ or diffurec/ (tests/test_layers.py).
 
-from pipeline.stages import (  # noqa: F401
-    ablation,
-    ablation_report,
-    baselines,
-    case_study,
-    dataset_report,
-    download,
-    ensemble,
-    evaluate,
-    preprocess,
-    split,
-    table5,
-    tables,
-    train,
-    tsne,
-    ttest,
+Importing this package imports no stage, so that `python -m pipeline train ...` loads the train
+stage's imports alone: scipy, matplotlib or scikit-learn cost a stage that does not use them a
+second or more at every start, and `dvc repro` starts some fifty.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+MODULES = (
+    "ablation",
+    "ablation_report",
+    "baselines",
+    "case_study",
+    "dataset_report",
+    "download",
+    "ensemble",
+    "evaluate",
+    "preprocess",
+    "split",
+    "table5",
+    "tables",
+    "train",
+    "tsne",
+    "ttest",
 )
+
+
+def register(command: str | None = None) -> None:
+    """Register `command`'s stage, or every stage: for None, or a name that is no stage (the
+    app's help or its "no such command" error then lists them all)."""
+    module = command.replace("-", "_") if command else None
+    for name in [module] if module in MODULES else MODULES:
+        importlib.import_module(f"{__name__}.{name}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from diffurec.datasets import DATASET_NAMES
-from diffurec.report.ablation import plot_table, render_ablation, seed_means
+from diffurec.report.ablation import plot_table, render_ablation, seed_means, setting_names
 from diffurec.report.case_study import figure_metric
 from diffurec.report.figures import cost_quality_figure
 from diffurec.report.tables import metric_names
@@ -23,18 +23,19 @@ FIGURE = layout.FIGURES / "ablation.png"
 def ablation_report() -> None:
     """Per dataset and variant, one row per ablation setting with HR/NDCG@K and the inference
     seconds as mean ± std over the seeds, from the ablation stage's results of every run in
-    datasets x variants x seeds (refused if one holds other settings than params.yaml's `ablation`).
+    datasets x variants x seeds (refused if one holds other settings than params.yaml's `ablation`,
+    or for the control other than its one pass).
 
     Writes reports/ablation.md, reports/ablation.tsv (the seed means, for `dvc plots`) and
     reports/figures/ablation.png (NDCG at the middle cut-off against the seconds).
     """
     config = load_config()
     metrics = metric_names(config.eval.ks)
-    names = list(config.ablation.settings())
     runs = {}
     devices = []
     for dataset in config.datasets:
         for variant in config.variants:
+            names = setting_names(variant, list(config.ablation.settings()))
             per_seed = []
             for seed in config.seeds:
                 device, settings = read_ablation(layout.RUNS, dataset, variant, seed, names, metrics)

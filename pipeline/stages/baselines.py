@@ -44,8 +44,10 @@ def baselines(
     RecBole gets our split as an interaction file and must rebuild exactly the same users, training
     sequences, validation and test items (checked before training). It trains with early stopping
     on validation NDCG@10 and the best epoch ranks all items for each test item. Writes
-    metrics.json (HR/NDCG@K, users, settings, train_seconds), ranks.parquet (user_id, rank) and
-    recbole.log into OUT; RecBole's data files and checkpoints live in a folder deleted at the end.
+    metrics.json (HR/NDCG@K, users, settings, train_seconds, best_epoch and last_epoch (1-based),
+    stopped_early: whether early stopping, not the epoch budget, ended training), ranks.parquet
+    (user_id, rank) and recbole.log into OUT; RecBole's data files and checkpoints live in a
+    folder deleted at the end.
     """
     config = load_config(params)
     find_dataset(dataset)
@@ -85,5 +87,8 @@ def baselines(
                 "baseline": name,
                 "settings": {**result.settings, "threads": config.recbole.threads},
                 "train_seconds": round(result.train_seconds, 2),
+                "best_epoch": result.best_epoch,
+                "last_epoch": result.last_epoch,
+                "stopped_early": result.stopped_early,
             },
         )

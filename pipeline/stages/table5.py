@@ -1,4 +1,4 @@
-"""Stage `table5`: the paper's Table 5, our variants beside re-run and reported baselines."""
+"""Stage `table5`: the paper's Table 5, our variants and control beside re-run and reported baselines."""
 
 from __future__ import annotations
 
@@ -12,7 +12,17 @@ import typer
 from diffurec.config import Config
 from diffurec.datasets import DATASET_NAMES
 from diffurec.errors import DataError
-from diffurec.report.comparison import PAPER_MODEL, DatasetTable, Method, UserTest, render_table5, strongest, user_test
+from diffurec.report.comparison import (
+    PAPER_MODEL,
+    DatasetTable,
+    Method,
+    UserTest,
+    compared_baselines,
+    our_source,
+    render_table5,
+    strongest,
+    user_test,
+)
 from diffurec.report.significance import PER_USER_K
 from diffurec.report.tables import metric_names
 from diffurec.variants import VARIANT_NAMES
@@ -35,9 +45,10 @@ def table5(
         Path, typer.Option(help="Parameters file (reads datasets, variants, seeds, baselines, recbole, eval.ks).")
     ] = DEFAULT_PARAMS,
 ) -> None:
-    """Render Table 5: per dataset, our variants (mean over seeds), the re-run baselines and the
-    paper's reported numbers for methods not re-run, best and second best marked, the improvement
-    of our best variant over the best baseline, and a paired per-user test of the two.
+    """Render Table 5: per dataset, our variants and control (mean over seeds), the re-run baselines
+    and the paper's reported numbers for methods not re-run, best and second best marked, the
+    improvement of our best diffusion model over the best converged baseline and over the control,
+    and a paired per-user test of our best against the strongest converged re-run baseline.
     """
     config = load_config(params)
     metrics = metric_names(config.eval.ks)
@@ -51,14 +62,15 @@ def table5(
         baseline_runs.extend(run for run, _ in measured.values())
         methods = (
             _our_rows(runs, dataset, config, metrics)
-            + [Method(name, "re-run", values, True) for name, (_, values) in measured.items()]
+            + [Method(name, "re-run", values, True, run.converged) for name, (run, values) in measured.items()]
             + _reported_rows(reported, dataset, config)
         )
         tables.append(DatasetTable(dataset, tuple(methods), _user_test(runs, dataset, config, methods, metrics)))
     notes = [
         f"Seeds: {', '.join(map(str, config.seeds))}; baselines trained once with seed {config.recbole.seed}.",
         "Re-run baselines train for at most Max epochs (params.yaml, recbole.models) with early stopping on "
-        "validation NDCG@10; a profile with only a few epochs (the default CPU one) leaves them far from converged.",
+        "validation NDCG@10 once more than Early stop validations in a row (RecBole's stopping_step) bring no "
+        "better one; a profile with only a few epochs (the default CPU one) leaves them far from converged.",
     ]
     unreported = [DATASET_NAMES[d] for d in config.datasets if d not in reported]
     if unreported:
@@ -71,7 +83,8 @@ def _our_rows(runs: Path, dataset: str, config: Config, metrics: tuple[str, ...]
     rows = []
     for variant in config.variants:
         per_seed = seed_metrics(runs, dataset, variant, config.seeds, metrics)
-        rows.append(Method(VARIANT_NAMES[variant], "ours", {m: fmean(per_seed[m]) for m in metrics}, False))
+        # The control is neither one of "ours" (the diffusion models) nor a baseline: its own row.
+        rows.append(Method(VARIANT_NAMES[variant], our_source(variant), {m: fmean(per_seed[m]) for m in metrics}, False))
     return rows
 
 
@@ -89,12 +102,13 @@ def _reported_rows(reported: dict[str, dict[str, dict[str, float]]], dataset: st
 def _user_test(
     runs: Path, dataset: str, config: Config, methods: list[Method], metrics: tuple[str, ...]
 ) -> UserTest | None:
-    """Our best variant against the strongest re-run baseline, by NDCG@10, on per-user NDCG@10."""
+    """Our best diffusion model against the strongest converged re-run baseline, by NDCG@10, on
+    per-user NDCG@10; None when either is missing."""
     metric = f"NDCG@{PER_USER_K}"
     if metric not in metrics:
         return None
     best = strongest([m for m in methods if m.source == "ours"], metric)
-    rival = strongest([m for m in methods if m.source == "re-run"], metric)
+    rival = strongest(compared_baselines(methods, ("re-run",)), metric)
     if best is None or rival is None:
         return None
     variant = next(v for v in config.variants if VARIANT_NAMES[v] == best.name)

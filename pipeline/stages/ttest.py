@@ -1,4 +1,5 @@
-"""Stage `ttest`: every variant against the baseline on every dataset, and the paper's Table 4 recomputed."""
+"""Stage `ttest`: every model against DiffuRec, and against the control where it is run, on every
+dataset, and the paper's Table 4 recomputed."""
 
 from __future__ import annotations
 
@@ -8,7 +9,14 @@ from typing import Annotated
 import typer
 
 from diffurec.errors import DataError
-from diffurec.report.significance import PAPER_HALF_UNIT, PER_USER_K, VariantComparison, check_paper_table4, compare_variant
+from diffurec.report.significance import (
+    PAPER_HALF_UNIT,
+    PER_USER_K,
+    VariantComparison,
+    check_paper_table4,
+    compare_variant,
+    comparison_pairs,
+)
 from diffurec.report.tables import metric_names
 from diffurec.variants import BASELINE
 from pipeline import layout
@@ -28,19 +36,21 @@ def ttest(
     params: Annotated[Path, typer.Option(help="Parameters file (reads datasets, variants, seeds, eval.ks).")]
     = DEFAULT_PARAMS,
 ) -> None:
-    """Paired tests of each variant against the baseline, per dataset, written to OUT.
+    """Paired tests of each model against DiffuRec (the baseline) and, when `variants` lists the
+    control, against the control, per dataset, written to OUT; each comparison names its reference.
 
-    Three tests per (dataset, variant): the paper's paired t-test over the seed-averaged metric
-    means; per metric, a paired t-test across seeds; per user, a Wilcoxon signed-rank test on
-    NDCG@10 averaged over seeds. Also recomputes the paper's Table 4 from the paper's Table 3.
+    Three tests per (dataset, model, reference): the paper's paired t-test over the seed-averaged
+    metric means; per metric, a paired t-test across seeds; per user, a Wilcoxon signed-rank test
+    on NDCG@10 averaged over seeds. DiffuRec against the control is tested once, as DiffuRec vs
+    control. Also recomputes the paper's Table 4 from the paper's Table 3.
     """
     config = load_config(params)
     metrics = metric_names(config.eval.ks)
     paper = load_paper_tables(paper_tables)
+    pairs = comparison_pairs(config.variants)
     comparisons = []
-    if BASELINE in config.variants:
-        for dataset in config.datasets:
-            comparisons.extend(_compare_dataset(runs, dataset, config.variants, config.seeds, metrics))
+    for dataset in config.datasets:
+        comparisons.extend(_compare_dataset(runs, dataset, pairs, config.seeds, metrics))
     checks = check_paper_table4(paper.means, paper.printed_table4, PAPER_HALF_UNIT, BASELINE)
     write_json(
         out,
@@ -56,23 +66,29 @@ def ttest(
 
 
 def _compare_dataset(
-    runs: Path, dataset: str, variants: tuple[str, ...], seeds: tuple[int, ...], metrics: tuple[str, ...]
+    runs: Path, dataset: str, pairs: tuple[tuple[str, str], ...], seeds: tuple[int, ...], metrics: tuple[str, ...]
 ) -> list[VariantComparison]:
-    baseline = seed_metrics(runs, dataset, BASELINE, seeds, metrics)
-    baseline_ndcg = seed_averaged_ndcg(runs, dataset, BASELINE, seeds, PER_USER_K)
+    # Each model's files are read once, however many pairs it is in.
+    models = dict.fromkeys(model for pair in pairs for model in pair)
+    values = {model: seed_metrics(runs, dataset, model, seeds, metrics) for model in models}
+    ndcg = {model: seed_averaged_ndcg(runs, dataset, model, seeds, PER_USER_K) for model in models}
     comparisons = []
-    for variant in variants:
-        if variant == BASELINE:
-            continue
-        values = seed_metrics(runs, dataset, variant, seeds, metrics)
-        variant_ndcg = seed_averaged_ndcg(runs, dataset, variant, seeds, PER_USER_K)
-        if not variant_ndcg.index.equals(baseline_ndcg.index):
+    for variant, reference in pairs:
+        if not ndcg[variant].index.equals(ndcg[reference].index):
             path = layout.eval_dir(dataset, variant, seeds[0], runs) / "ranks.parquet"
             raise DataError(
-                f"{path}: ranks other test users than the baseline's run on {dataset}; "
+                f"{path}: ranks other test users than the {reference} run on {dataset}; "
                 "rerun the evaluate stage for both (dvc repro evaluate)"
             )
         comparisons.append(
-            compare_variant(dataset, variant, values, baseline, variant_ndcg.to_numpy(), baseline_ndcg.to_numpy())
+            compare_variant(
+                dataset,
+                variant,
+                values[variant],
+                values[reference],
+                ndcg[variant].to_numpy(),
+                ndcg[reference].to_numpy(),
+                reference=reference,
+            )
         )
     return comparisons
