@@ -279,7 +279,7 @@ def test_table2_shows_best_and_last_epochs_and_the_seeds_still_improving(project
     assert "| Dataset | Model | Best epoch, per seed | Last epoch, per seed | Still improving (seeds) |" in table2
     # STOPS: seed 0 stopped early at 5 (best 3); seed 1 ran out at 6 past its best 5; seed 2 was best at its last.
     (row,) = _lines(table2, "| MovieLens-100K | V1 (+cross-attention) |")
-    assert row.startswith("| MovieLens-100K | V1 (+cross-attention) | 3, 5, 6 | 5, 6, 6 | 2 | ")
+    assert row.startswith("| MovieLens-100K | V1 (+cross-attention) | 3, 5, 6 | 5, 6, 6 | seed 2 | ")
     assert "these runs: 2." in table2 and "Still improving: the seeds whose run trained all" in table2
     # The control is not in the paper: no paper seconds.
     (control,) = _lines(table2, "| Amazon Beauty | Transformer, no diffusion |")
@@ -295,7 +295,7 @@ def test_table2_reads_a_train_json_from_before_early_stopping_was_recorded(tmp_p
     table2 = outputs(root)["table2_convergence.md"]
     # Old files trained every epoch and never stopped early: last epoch = epochs, seed 2 best at 6.
     (row,) = _lines(table2, "| MovieLens-100K | DiffuRec (baseline) |")
-    assert row.startswith("| MovieLens-100K | DiffuRec (baseline) | 3, 6 | 6, 6 | 2 | ")
+    assert row.startswith("| MovieLens-100K | DiffuRec (baseline) | 3, 6 | 6, 6 | seed 2 | ")
     assert "these runs: not recorded (train.json written before it was)." in table2
 
 
@@ -306,7 +306,7 @@ def test_render_table2_without_last_epochs_shows_dashes() -> None:
     assert "| MovieLens-100K | V1 (+cross-attention) | 4 | — | — | 1.00 ± n/a | 2.00 | cpu | 9.00 |" in text
     stopped = VariantRuns((0, 1), {}, None, (1.0, 1.0), (2.0, 2.0), (4, 4), ("cpu",) * 2, (4, 4), (True, False), (0, 0))
     text = render_table2(["ml-100k"], ["v1"], {("ml-100k", "v1"): stopped}, paper)
-    assert "| 4, 4 | 4, 4 | 1 |" in text and "these runs: 0 (no early stopping)." in text
+    assert "| 4, 4 | 4, 4 | seed 1 |" in text and "these runs: 0 (no early stopping)." in text
 
 
 def test_every_model_is_tested_against_diffurec_and_the_control(project: Path) -> None:

@@ -147,7 +147,10 @@ def _still_improving(run: VariantRuns) -> str:
     seeds = run.still_improving()
     if seeds is None:
         return "—"
-    return ", ".join(map(str, seeds)) or "none"
+    if not seeds:
+        return "none"
+    # "seed 0", not "0", which would read as a count.
+    return ("seed " if len(seeds) == 1 else "seeds ") + ", ".join(map(str, seeds))
 
 
 def _patience_note(runs: Iterable[VariantRuns]) -> str:

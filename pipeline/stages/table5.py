@@ -70,7 +70,7 @@ def table5(
         f"Seeds: {', '.join(map(str, config.seeds))}; baselines trained once with seed {config.recbole.seed}.",
         "Re-run baselines train for at most Max epochs (params.yaml, recbole.models) with early stopping on "
         "validation NDCG@10 once more than Early stop validations in a row (RecBole's stopping_step) bring no "
-        "better one; a profile with only a few epochs (the default CPU one) leaves them far from converged.",
+        "better one; Converged in the settings table says whether that, and not Max epochs, ended the training.",
     ]
     unreported = [DATASET_NAMES[d] for d in config.datasets if d not in reported]
     if unreported:
