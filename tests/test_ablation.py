@@ -166,15 +166,20 @@ def _project(tmp_path: Path, monkeypatch, **overrides) -> Path:
     return tmp_path
 
 
+def _train_evaluate_and_ablate(variant: str) -> tuple[Path, pd.DataFrame, pd.DataFrame]:
+    """Seed 0 of `variant` through train, evaluate, ablation and the report: (the ablation's run
+    folder, its ranks, the evaluate stage's ranks)."""
+    for command in (["train", "ml-100k", variant, "0"], ["evaluate", "ml-100k", variant, "0"],
+                    ["ablation", "ml-100k", variant, "0"], ["ablation-report"]):
+        assert run_cli(*command) == (0, ""), command
+    out = layout.ablation_dir("ml-100k", variant, 0)
+    evaluated = pd.read_parquet(layout.eval_dir("ml-100k", variant, 0) / "ranks.parquet")
+    return out, pd.read_parquet(out / "ranks.parquet"), evaluated
+
+
 def test_the_ablation_at_every_step_ranks_exactly_as_the_evaluate_stage(tmp_path, monkeypatch):
     _project(tmp_path, monkeypatch)
-    for command in (["train", "ml-100k", "v1", "0"], ["evaluate", "ml-100k", "v1", "0"],
-                    ["ablation", "ml-100k", "v1", "0"], ["ablation-report"]):
-        assert run_cli(*command) == (0, ""), command
-
-    out = layout.ablation_dir("ml-100k", "v1", 0)
-    ranks = pd.read_parquet(out / "ranks.parquet")
-    evaluated = pd.read_parquet(layout.eval_dir("ml-100k", "v1", 0) / "ranks.parquet")
+    out, ranks, evaluated = _train_evaluate_and_ablate("v1")
     assert list(ranks.columns) == ["user_id", "steps=1", "steps=4", "steps=32", "zero_xt"]
     assert ranks["user_id"].equals(evaluated["user_id"])
     assert ranks["steps=32"].equals(evaluated["rank"])
@@ -195,13 +200,7 @@ def test_the_ablation_at_every_step_ranks_exactly_as_the_evaluate_stage(tmp_path
 
 def test_the_control_is_ablated_once_in_its_one_pass_as_the_evaluate_stage_ranks(tmp_path, monkeypatch):
     _project(tmp_path, monkeypatch, variants=["control"])
-    for command in (["train", "ml-100k", "control", "0"], ["evaluate", "ml-100k", "control", "0"],
-                    ["ablation", "ml-100k", "control", "0"], ["ablation-report"]):
-        assert run_cli(*command) == (0, ""), command
-
-    out = layout.ablation_dir("ml-100k", "control", 0)
-    ranks = pd.read_parquet(out / "ranks.parquet")
-    evaluated = pd.read_parquet(layout.eval_dir("ml-100k", "control", 0) / "ranks.parquet")
+    out, ranks, evaluated = _train_evaluate_and_ablate("control")
     assert list(ranks.columns) == ["user_id", ONE_PASS]
     assert ranks["user_id"].equals(evaluated["user_id"]) and ranks[ONE_PASS].equals(evaluated["rank"])
     results = json.loads((out / "results.json").read_text())
