@@ -14,7 +14,8 @@ time (estimates for an H100 from docs/benchmarks.md), then the grid:
   E3  profiles/official.yaml to its early stop, or the budget: baseline, then v1, then v2 (each
       ~7 min or more). Whether the official recipe reaches the published numbers with our code
       (the paper's three models: published numbers exist for no other).
-  E4  One factor at a time on the paper recipe, 41 epochs (~1.5 min each): an unchanged control,
+  E4  One factor at a time on the paper recipe, 41 epochs (~1.5 min each): the paper recipe
+      unchanged (E4/paper-recipe, the reference of the others; not the control model),
       weight decay 0, batch 512, shuffled batching, the official network's switches together.
   G-<dataset>  The paper's grid: profiles/paper.yaml (41 epochs, validated every 5 as E4), every
       model of a seed (the paper's three and the control without diffusion) before the next
@@ -25,7 +26,7 @@ Every E run is Beauty, seed 0, baseline unless named. Every run of ours keeps it
 ranks in the ledger, so `reproduction` renders Tables 2-5 and the per-user tests from it.
 Planning: a run is skipped when a ledger file already holds it settled (finished; for E3, cut by
 the budget after the earliest epoch its early stopping could have ended it), under whatever
-experiment it ran (E4's control is the grid's Beauty seed-0 DiffuRec run); otherwise the first
+experiment it ran (E4/paper-recipe is the grid's Beauty seed-0 DiffuRec run); otherwise the first
 run this call meets always starts, and every
 later one only when its predicted time fits in what is left of the budget. The prediction comes
 from timings in the ledger (the run's own earlier records, else runs of the same recipe); a run
@@ -157,7 +158,7 @@ FIDELITY: tuple[Experiment, ...] = (
         for variant in PAPER_VARIANTS
     )),
     Experiment("E4", "One factor of the official recipe at a time on the paper recipe (41 epochs).", (
-        Run("control", overrides=E4_BASE),
+        Run("paper-recipe", overrides=E4_BASE),
         Run("weight-decay-0", overrides=(*E4_BASE, "train.weight_decay=0")),
         Run("batch-512", overrides=(*E4_BASE, "train.batch_size=512")),
         Run("shuffled-batches", overrides=(*E4_BASE, "train.batching=shuffled")),
@@ -827,7 +828,7 @@ def report_command(
 
 
 def is_grid_run(record: dict[str, Any]) -> bool:
-    """A run of the grid's computation, under whatever experiment it ran (E4's control is one)."""
+    """A run of the grid's computation, under whatever experiment it ran (E4/paper-recipe is one)."""
     spec = record["spec"]
     return (spec["kind"] == "ours" and spec["recipe"] == GRID_RECIPE and spec["overrides"] == list(GRID_OVERRIDES)
             and "ranks" in record)

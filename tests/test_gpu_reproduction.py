@@ -461,9 +461,9 @@ def test_workloads_of_the_real_queue_follow_its_recipes():
     assert fq.workload(e3.runs[0], dataset, []) == fq.Workload(121, 6, 1, settling_epochs=121, planned_epochs=500)
     # E3 asks whether the official recipe reaches the published numbers: the paper's three only.
     assert [r.variant for r in e3.runs] == ["baseline", "v1", "v2"]
-    assert [r.name for r in e4.runs] == ["control", "weight-decay-0", "batch-512", "shuffled-batches", "official-network"]
+    assert [r.name for r in e4.runs] == ["paper-recipe", "weight-decay-0", "batch-512", "shuffled-batches", "official-network"]
     # The grid: every model of a seed, the control included, before the next; Beauty's new seeds
-    # first. E4's control arm (DiffuRec, unchanged recipe) computes what the grid's Beauty seed-0
+    # first. E4/paper-recipe (DiffuRec, unchanged recipe) computes what the grid's Beauty seed-0
     # DiffuRec run computes, so either settles the other.
     beauty = fq.QUEUE[4]
     assert [(r.variant, r.seed) for r in beauty.runs[:5]] == [
@@ -473,10 +473,10 @@ def test_workloads_of_the_real_queue_follow_its_recipes():
         assert [r.variant for r in experiment.runs[:4]] == ["baseline", "v1", "v2", "control"]
         assert len(experiment.runs) == 20
     assert {r.dataset for e in fq.QUEUE[5:] for r in e.runs} == {"amazon-toys-games", "ml-1m"}
-    control = fq.spec(e4, e4.runs[0], dataset, [])
+    paper_recipe = fq.spec(e4, e4.runs[0], dataset, [])
     (seed0,) = [r for r in beauty.runs if (r.variant, r.seed) == ("baseline", 0)]
     grid_spec = fq.spec(beauty, seed0, dataset, [])
-    assert grid_spec != control and fq.same_run(grid_spec, control)
+    assert grid_spec != paper_recipe and fq.same_run(grid_spec, paper_recipe)
     assert fq.workload(seed0, dataset, []) == fq.Workload(41, 9, 1, settling_epochs=41, planned_epochs=41)
 
 
