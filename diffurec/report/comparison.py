@@ -26,13 +26,15 @@ from diffurec.variants import find_variant
 
 DECIMALS = 4
 Source = Literal["ours", "ours (control)", "re-run", "reported"]
+# The control's rows: neither one of "ours" (the diffusion models) nor a baseline.
+CONTROL_SOURCE: Source = "ours (control)"
 # The paper's own model in its Table 5: shown as reported, never counted as a baseline.
 PAPER_MODEL = "DiffuRecSys"
 
 
 def our_source(variant: str) -> Source:
     """The source of one of our runs' rows: the control is no diffusion model of "ours"."""
-    return "ours" if find_variant(variant).diffusion else "ours (control)"
+    return "ours" if find_variant(variant).diffusion else CONTROL_SOURCE
 
 
 @dataclass(frozen=True)
@@ -118,7 +120,7 @@ def improvement(methods: Sequence[Method], metric: str, sources: Sequence[Source
 
 def improvement_over_control(methods: Sequence[Method], metric: str) -> float | None:
     """Percent gain of the best of our diffusion models over our control; None if either is absent."""
-    return _gain(methods, metric, [m for m in methods if m.source == "ours (control)"])
+    return _gain(methods, metric, [m for m in methods if m.source == CONTROL_SOURCE])
 
 
 def compared_baselines(methods: Sequence[Method], sources: Sequence[Source]) -> list[Method]:
@@ -180,7 +182,7 @@ def render_table5(
         "its epoch budget allowed, not what it can do). Reported baselines count as printed. Beside an Improv. "
         "row, *converged only*: some baselines were left out; *none converged*: all were, so there is no number.",
     ]
-    if any(m.source == "ours (control)" for table in tables for m in table.methods):
+    if any(m.source == CONTROL_SOURCE for table in tables for m in table.methods):
         legend.append(
             "Improv. over the control: (best of ours − the control) / the control, per column: what the diffusion "
             "adds to the same network and training."
@@ -204,7 +206,7 @@ def _dataset_section(table: DatasetTable, metrics: Sequence[str]) -> str:
     rows.append(_improvement_row("Improv. over best baseline", methods, metrics, ("re-run", "reported")))
     if any(m.baseline and m.source == "reported" for m in methods):
         rows.append(_improvement_row("Improv. over best re-run baseline", methods, metrics, ("re-run",)))
-    if any(m.source == "ours (control)" for m in methods):
+    if any(m.source == CONTROL_SOURCE for m in methods):
         gains = (_percent(improvement_over_control(methods, m)) for m in metrics)
         rows.append(["Improv. over the control", "", *gains])
     heading = f"## {DATASET_NAMES.get(table.dataset, table.dataset)} (`{table.dataset}`)\n\n"
