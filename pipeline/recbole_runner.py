@@ -14,6 +14,7 @@ what RecBole built and `check_same_split` compares it with ours before any train
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,9 +26,9 @@ import yaml
 
 from diffurec.config import RECBOLE_MODEL_SETTINGS, RecBoleModelConfig
 from diffurec.errors import DataError
-from diffurec.metrics import target_ranks
+from diffurec.metrics import summarize, target_ranks
 from diffurec.split import SPLIT_COLUMNS
-from pipeline.recbole_compat import build_config, load_checkpoint
+from pipeline.recbole_compat import build_config, load_checkpoint, recbole_session
 from pipeline.recbole_install import recbole_dir
 
 # RecBole swaps the name "ml-100k" for its bundled copy, so our files go by another name.
@@ -70,6 +71,42 @@ class BaselineResult:
     last_epoch: int
     # Early stopping ended the training (not the epoch budget).
     stopped_early: bool
+    # The caller's `on_validation` ended the training (e.g. a device call's time ran out).
+    interrupted: bool = False
+
+    def summary(self, ks: Sequence[int], averaging_batch: int | None) -> dict[str, Any]:
+        """HR@k and NDCG@k of the test ranks (rounded to 6 places), the number of test users, the
+        settings, seconds and epochs of the training: what a run's metrics.json records."""
+        ranks = self.ranks["rank"].to_numpy(dtype=np.int64)
+        metrics = summarize(ranks, ks, averaging_batch)
+        return {
+            **{metric: round(value, 6) for metric, value in metrics.items()},
+            "users": len(ranks),
+            "settings": self.settings,
+            "train_seconds": round(self.train_seconds, 2),
+            "best_epoch": self.best_epoch,
+            "last_epoch": self.last_epoch,
+            "stopped_early": self.stopped_early,
+        }
+
+
+@dataclass(frozen=True)
+class Validation:
+    """One of RecBole's validations during training, as `on_validation` sees it."""
+
+    epoch: int  # 1-based
+    score: float  # validation NDCG@10 (VALID_METRIC)
+    seconds: float  # since training began
+    improved: bool  # the best so far: RecBole has just saved this epoch's checkpoint
+
+
+# Called after every validation; returning True stops the training there (the best epoch so far
+# still ranks the test items).
+OnValidation = Callable[[Validation], bool]
+
+
+class _Interrupted(Exception):
+    """Raised inside RecBole's `fit` when `on_validation` asks to stop."""
 
 
 def write_split_inter(split: pd.DataFrame, folder: Path) -> Path:
@@ -118,15 +155,18 @@ def recbole_settings(
     settings.update(run.model_settings())
     # Cross-entropy scores every item, and RecBole refuses a sampled negative with it; the
     # pairwise loss keeps RecBole's default of one uniform negative.
-    if (run.loss_type or model_default(run.model, "loss_type")) == "CE":
+    if (run.loss_type or recbole_default(run.model, "loss_type")) == "CE":
         settings["train_neg_sample_args"] = None
     return settings
 
 
-def model_default(model: str, name: str) -> Any:
-    """A setting's default in RecBole's own file for `model` (properties/model/<model>.yaml)."""
-    path = recbole_dir() / "properties" / "model" / f"{model}.yaml"
-    return yaml.safe_load(path.read_text())[name]
+def recbole_default(model: str, name: str) -> Any:
+    """What RecBole uses for a setting left unset: `model`'s own default, else the overall one
+    (properties/overall.yaml, e.g. epochs 300, stopping_step 10)."""
+    own = yaml.safe_load((recbole_dir() / "properties" / "model" / f"{model}.yaml").read_text())
+    if name in own:
+        return own[name]
+    return yaml.safe_load((recbole_dir() / "properties" / "overall.yaml").read_text())[name]
 
 
 def prepare(run: RecBoleModelConfig, settings: dict[str, Any]) -> Prepared:
@@ -188,8 +228,36 @@ def check_same_split(ours: pd.DataFrame, theirs: pd.DataFrame, source: Path) -> 
             raise DataError(f"{source}: RecBole's {column} items of user {user!r} differ from the split's; rerun the split stage")
 
 
-def train_and_rank(prepared: Prepared, run: RecBoleModelConfig, users: pd.Series) -> BaselineResult:
-    """Train with early stopping on validation NDCG@10, reload the best epoch, rank every test user."""
+def run_baseline(
+    ours: pd.DataFrame,
+    source: Path,
+    run: RecBoleModelConfig,
+    default_max_len: int,
+    seed: int,
+    scratch: Path,
+    description: str,
+    threads: int = 0,
+    on_validation: OnValidation | None = None,
+) -> tuple[BaselineResult, str]:
+    """One baseline from our split `ours` (read from `source`) to its test ranks: RecBole's files
+    and checkpoints go to the folder `scratch`, which the caller deletes. Returns the result and
+    RecBole's log."""
+    write_split_inter(ours, scratch / "data")
+    settings = recbole_settings(run, default_max_len, seed, scratch / "data", scratch / "checkpoints")
+    log = scratch / "recbole.log"
+    with recbole_session(log, description, threads) as bar:
+        prepared = prepare(run, settings)
+        bar.expect(prepared.config["epochs"])
+        check_same_split(ours, recbole_split(prepared), source)
+        result = train_and_rank(prepared, run, ours["user_id"], on_validation)
+    return result, log.read_text(encoding="utf-8")
+
+
+def train_and_rank(
+    prepared: Prepared, run: RecBoleModelConfig, users: pd.Series, on_validation: OnValidation | None = None
+) -> BaselineResult:
+    """Train with early stopping on validation NDCG@10 (or until `on_validation` says stop),
+    reload the best epoch, rank every test user."""
     from recbole.utils import get_model, get_trainer, init_seed
 
     config = prepared.config
@@ -201,7 +269,19 @@ def train_and_rank(prepared: Prepared, run: RecBoleModelConfig, users: pd.Series
     model = model_class(config, prepared.train._dataset).to(config["device"])
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
     started = time.perf_counter()
-    trainer.fit(prepared.train, prepared.valid, saved=True, show_progress=True)
+
+    def validated(epoch_index: int, score: float) -> None:
+        # RecBole calls this before it acts on its own early stop, which then ends training anyway.
+        stopping = trainer.cur_step > trainer.stopping_step
+        seen = Validation(epoch_index + 1, float(score), time.perf_counter() - started, trainer.cur_step == 0)
+        if on_validation is not None and on_validation(seen) and not stopping:
+            raise _Interrupted
+
+    try:
+        trainer.fit(prepared.train, prepared.valid, saved=True, show_progress=True, callback_fn=validated)
+        interrupted = False
+    except _Interrupted:
+        interrupted = True
     seconds = time.perf_counter() - started
     best = load_checkpoint(Path(trainer.saved_model_file))
     model.load_state_dict(best["state_dict"])
@@ -212,7 +292,8 @@ def train_and_rank(prepared: Prepared, run: RecBoleModelConfig, users: pd.Series
     ordered = ranks.set_index("user_id").loc[users.to_numpy(dtype=str)].reset_index()
     last_epoch, stopped_early = training_extent(trainer)
     # The checkpoint RecBole keeps is the best validation's, and records its 0-based epoch.
-    return BaselineResult(ordered, resolved_settings(config, run), seconds, best["epoch"] + 1, last_epoch, stopped_early)
+    return BaselineResult(ordered, resolved_settings(config, run), seconds, best["epoch"] + 1, last_epoch, stopped_early,
+                          interrupted)
 
 
 def training_extent(trainer: Any) -> tuple[int, bool]:

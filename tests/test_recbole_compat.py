@@ -23,7 +23,14 @@ from diffurec.split import leave_one_out
 from pipeline.files.recbole_inter import read_inter
 from pipeline.recbole_install import recbole_dir
 from pipeline.recbole_compat import build_config, load_checkpoint, recbole_session
-from pipeline.recbole_runner import RECBOLE_DATASET, prepare, recbole_settings, train_and_rank, write_split_inter
+from pipeline.recbole_runner import (
+    RECBOLE_DATASET,
+    prepare,
+    recbole_settings,
+    run_baseline,
+    train_and_rank,
+    write_split_inter,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = {"epochs": 2, "max_len": 5, "hidden_size": 8, "inner_size": 16, "train_batch_size": 512}
@@ -62,6 +69,26 @@ def test_a_recbole_model_trains_and_ranks_without_writing_outside_its_folders(tm
     log = (tmp_path / "recbole.log").read_text()
     assert "epoch 1 training" in log and "\x1b[" not in log
     assert result.settings["loss_type"] == "CE" and result.settings["max_len"] == 5
+
+
+def test_the_caller_can_stop_training_after_a_validation_and_the_best_epoch_still_ranks(tmp_path, small_split):
+    run = RecBoleModelConfig(model="SASRec", loss_type="CE", **{**TINY, "epochs": 50, "stopping_step": 50})
+    seen = []
+
+    def stop_at_epoch_3(validation):
+        seen.append(validation)
+        return validation.epoch == 3
+
+    result, log = run_baseline(small_split, tmp_path / "split.parquet", run, 50, 0, tmp_path, "test", 1, stop_at_epoch_3)
+    assert [v.epoch for v in seen] == [1, 2, 3] and seen[0].improved
+    assert 0 < seen[0].seconds < seen[1].seconds < seen[2].seconds <= result.train_seconds
+    assert result.interrupted and not result.stopped_early and result.last_epoch == 3
+    # The kept checkpoint is the last validation that improved, and it ranks every test user.
+    assert result.best_epoch == max(v.epoch for v in seen if v.improved)
+    assert "epoch 2 evaluating" in log and "epoch 3 training" not in log  # RecBole counts from 0
+    summary = result.summary((5, 10), None)
+    assert summary["users"] == len(small_split) and summary["last_epoch"] == 3 and summary["stopped_early"] is False
+    assert summary["NDCG@10"] == round(summarize(result.ranks["rank"].to_numpy(), (10,))["NDCG@10"], 6)
 
 
 def test_session_restores_logging_threads_and_recbole(tmp_path):

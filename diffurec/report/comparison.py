@@ -12,7 +12,7 @@ epoch budget stopped, not early stopping, is no fair yardstick and is left out.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -139,6 +139,25 @@ def _gain(methods: Sequence[Method], metric: str, others: Sequence[Method]) -> f
 def strongest(methods: Sequence[Method], metric: str) -> Method | None:
     """The row with the highest `metric` (the first listed wins a tie); None if no row has it."""
     return max((m for m in methods if metric in m.values), key=lambda m: m.values[metric], default=None)
+
+
+def reported_rows(reported: Mapping[str, Mapping[str, float]], rerun_models: Collection[str]) -> list[Method]:
+    """Rows of the paper's printed numbers on one dataset (method -> metric -> value) for every
+    method that no re-run baseline runs: a RecBole model re-run on our split replaces its row."""
+    return [
+        Method(method, "reported", values, method != PAPER_MODEL)
+        for method, values in reported.items()
+        if method not in rerun_models
+    ]
+
+
+def user_test_pair(methods: Sequence[Method]) -> tuple[Method, Method] | None:
+    """(our best diffusion model, the strongest converged re-run baseline) by NDCG@PER_USER_K: the
+    rows Table 5's per-user test pairs; None when either is missing."""
+    metric = f"NDCG@{PER_USER_K}"
+    best = strongest([m for m in methods if m.source == "ours"], metric)
+    rival = strongest(compared_baselines(methods, ("re-run",)), metric)
+    return None if best is None or rival is None else (best, rival)
 
 
 def user_test(variant: str, variant_ranks: np.ndarray, baseline: str, baseline_ranks: np.ndarray) -> UserTest:

@@ -6,12 +6,11 @@ import tempfile
 from pathlib import Path
 from typing import Annotated
 
-import numpy as np
 import typer
 
 from diffurec.datasets import find_dataset
 from diffurec.errors import ConfigError
-from diffurec.metrics import check_cutoffs, summarize
+from diffurec.metrics import check_cutoffs
 from diffurec.report.dataset_stats import dataset_statistics
 from pipeline import layout
 from pipeline.app import app
@@ -19,15 +18,7 @@ from pipeline.arguments import DatasetKey
 from pipeline.files.atomic_write import atomic_dir, write_json, write_text, write_with
 from pipeline.files.data_tables import read_split
 from pipeline.params import DEFAULT_PARAMS, load_config
-from pipeline.recbole_compat import recbole_session
-from pipeline.recbole_runner import (
-    check_same_split,
-    prepare,
-    recbole_settings,
-    recbole_split,
-    train_and_rank,
-    write_split_inter,
-)
+from pipeline.recbole_runner import run_baseline
 
 
 @app.command()
@@ -63,32 +54,13 @@ def baselines(
     out = out or layout.baseline_dir(dataset, name)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.recbole-") as scratch:
-        work = Path(scratch)
-        write_split_inter(ours, work / "data")
-        settings = recbole_settings(run, config.model.max_len, config.recbole.seed, work / "data", work / "checkpoints")
-        log = work / "recbole.log"
-        with recbole_session(log, f"{name} on {dataset}", config.recbole.threads) as bar:
-            prepared = prepare(run, settings)
-            bar.expect(prepared.config["epochs"])
-            check_same_split(ours, recbole_split(prepared), split_path)
-            result = train_and_rank(prepared, run, ours["user_id"])
-        recbole_log = log.read_text(encoding="utf-8")
-    ranks = result.ranks["rank"].to_numpy(dtype=np.int64)
-    metrics = {metric: round(value, 6) for metric, value in summarize(ranks, config.eval.ks, config.eval.averaging_batch()).items()}
+        result, recbole_log = run_baseline(ours, split_path, run, config.model.max_len, config.recbole.seed,
+                                           Path(scratch), f"{name} on {dataset}", config.recbole.threads)
+    summary = result.summary(config.eval.ks, config.eval.averaging_batch())
     with atomic_dir(out) as staging:
         write_with(staging / "ranks.parquet", lambda tmp: result.ranks.to_parquet(tmp, index=False))
         write_text(staging / "recbole.log", recbole_log)
         write_json(
             staging / "metrics.json",
-            {
-                **metrics,
-                "users": len(ranks),
-                "dataset": dataset,
-                "baseline": name,
-                "settings": {**result.settings, "threads": config.recbole.threads},
-                "train_seconds": round(result.train_seconds, 2),
-                "best_epoch": result.best_epoch,
-                "last_epoch": result.last_epoch,
-                "stopped_early": result.stopped_early,
-            },
+            {**summary, "dataset": dataset, "baseline": name, "settings": {**result.settings, "threads": config.recbole.threads}},
         )

@@ -13,15 +13,14 @@ from diffurec.config import Config
 from diffurec.datasets import DATASET_NAMES
 from diffurec.errors import DataError
 from diffurec.report.comparison import (
-    PAPER_MODEL,
     DatasetTable,
     Method,
     UserTest,
-    compared_baselines,
     our_source,
     render_table5,
-    strongest,
+    reported_rows,
     user_test,
+    user_test_pair,
 )
 from diffurec.report.significance import PER_USER_K
 from diffurec.report.tables import metric_names
@@ -63,7 +62,7 @@ def table5(
         methods = (
             _our_rows(runs, dataset, config, metrics)
             + [Method(name, "re-run", values, True, run.converged) for name, (run, values) in measured.items()]
-            + _reported_rows(reported, dataset, config)
+            + reported_rows(reported.get(dataset, {}), {config.recbole.models[name].model for name in config.baselines})
         )
         tables.append(DatasetTable(dataset, tuple(methods), _user_test(runs, dataset, config, methods, metrics)))
     notes = [
@@ -88,29 +87,15 @@ def _our_rows(runs: Path, dataset: str, config: Config, metrics: tuple[str, ...]
     return rows
 
 
-def _reported_rows(reported: dict[str, dict[str, dict[str, float]]], dataset: str, config: Config) -> list[Method]:
-    """The paper's numbers on `dataset` for every method no configured baseline re-runs (none on a
-    dataset the paper did not use, e.g. ml-100k)."""
-    rerun = {config.recbole.models[name].model for name in config.baselines}
-    return [
-        Method(method, "reported", values, method != PAPER_MODEL)
-        for method, values in reported.get(dataset, {}).items()
-        if method not in rerun
-    ]
-
-
 def _user_test(
     runs: Path, dataset: str, config: Config, methods: list[Method], metrics: tuple[str, ...]
 ) -> UserTest | None:
     """Our best diffusion model against the strongest converged re-run baseline, by NDCG@10, on
     per-user NDCG@10; None when either is missing."""
-    metric = f"NDCG@{PER_USER_K}"
-    if metric not in metrics:
+    pair = user_test_pair(methods) if f"NDCG@{PER_USER_K}" in metrics else None
+    if pair is None:
         return None
-    best = strongest([m for m in methods if m.source == "ours"], metric)
-    rival = strongest(compared_baselines(methods, ("re-run",)), metric)
-    if best is None or rival is None:
-        return None
+    best, rival = pair
     variant = next(v for v in config.variants if VARIANT_NAMES[v] == best.name)
     per_seed = [read_ranks(layout.eval_dir(dataset, variant, seed, runs) / "ranks.parquet") for seed in config.seeds]
     path = layout.baseline_dir(dataset, rival.name, runs) / "ranks.parquet"
