@@ -21,9 +21,14 @@ time (estimates for an H100 from docs/benchmarks.md), then the grid:
       model of a seed (the paper's three and the control without diffusion) before the next
       seed; Beauty seeds 2-4 first (seeds 0-1 ran on 2026-11-27, before the ledger; they follow),
       then Toys, then ML-1M (~7 min a run there).
+  B-<dataset>  After each dataset's grid, the paper profile's RecBole baselines on it, for Table 5:
+      RecBole's defaults (up to 300 epochs, early stopping), as the pipeline's baselines stage
+      runs them. One short of time stops after a validation and is tested at its best epoch; it
+      is settled (not converged) only when it had the whole call, else a later call reruns it.
 
-Every E run is Beauty, seed 0, baseline unless named. Every run of ours keeps its per-user test
-ranks in the ledger, so `reproduction` renders Tables 2-5 and the per-user tests from it.
+Every E run is Beauty, seed 0, baseline unless named. Every run of ours and every baseline keeps
+its per-user test ranks in the ledger, so `reproduction` renders Tables 2-5 and the per-user
+tests from it.
 Planning: a run is skipped when a ledger file already holds it settled (finished; for E3, cut by
 the budget after the earliest epoch its early stopping could have ended it), under whatever
 experiment it ran (E4/paper-recipe is the grid's Beauty seed-0 DiffuRec run); otherwise the first
@@ -34,10 +39,11 @@ with no timing to go by starts anyway. A budget alarm cuts whatever runs when th
 spent; the ledger is rewritten after every epoch, so a cut run keeps its finished epochs.
 
 1. Here (CPU), once: `python benchmarks/gpu_reproduction.py prepare --mirror ../shared/datasets/recbole-mirror`
-   builds .device/split/ (Beauty, Toys, ML-1M) and copies the official code into .device/anchors/.
+   builds .device/split/ (Beauty, Toys, ML-1M), copies the official code into .device/anchors/
+   and RecBole, which the device machine lacks, into .device/site/.
 2. On the device machine, with `carry: [".device"]` (see docs/benchmarks.md for the full line):
 
-       PYTHONPATH=. python3 benchmarks/device_queue.py run --out $OUT --budget 480 2>&1 | tee $OUT/log.txt
+       PYTHONPATH=.:.device/site python3 benchmarks/device_queue.py run --out $OUT --budget 480 2>&1 | tee $OUT/log.txt
 
 `python benchmarks/device_queue.py plan` lists the queue here (CPU) as the ledger leaves it: what
 a call would skip as settled, and what it would still run.
@@ -94,6 +100,7 @@ from pipeline.files.checkpoint import save_model
 from pipeline.files.paper_tables import PAPER_TABLES, load_paper_tables
 from pipeline.files.data_tables import read_split
 from pipeline.files.run_results import read_json, read_ranks
+from pipeline.recbole_runner import Validation, recbole_default, run_baseline
 from pipeline.stages.evaluate import evaluate
 
 LEDGER = ROOT / "docs" / "ledger"
@@ -105,10 +112,12 @@ METRICS = ("HR@5", "NDCG@5", "HR@10", "NDCG@10", "HR@20", "NDCG@20")
 
 @dataclass(frozen=True)
 class Run:
-    """One training run of an experiment: ours (a profile with overrides) or the official code."""
+    """One training run of an experiment: ours (a profile with overrides), the official code, or a
+    RecBole baseline of a profile (kind "recbole": `variant` names the baseline, a key of the
+    profile's recbole.models, and `seed` is its recbole.seed)."""
 
     name: str
-    kind: Literal["ours", "official"] = "ours"
+    kind: Literal["ours", "official", "recbole"] = "ours"
     # Its split is <splits>/<dataset>.parquet; the official code reads its own Beauty pickle.
     dataset: str = "amazon-beauty"
     profile: str = "profiles/paper.yaml"
@@ -184,7 +193,22 @@ def grid(dataset: str, seeds: tuple[int, ...]) -> Experiment:
     ))
 
 
-QUEUE = FIDELITY + tuple(grid(dataset, seeds) for dataset, seeds in GRID_SEEDS.items())
+def baselines(dataset: str) -> Experiment:
+    """The grid recipe's RecBole baselines on one dataset, each trained once (its recbole.seed) to
+    RecBole's early stop. One that a call cuts is tested at its best epoch so far; it is settled,
+    and Table 5 marks it not converged, only when it had the whole call (the call's first run),
+    since no later call would give it more time."""
+    config = Config.from_dict(load_raw(ROOT / GRID_RECIPE, []))
+    question = f"The paper recipe's RecBole baselines on {DATASET_NAMES[dataset]}, at the paper's scale."
+    return Experiment(f"B-{dataset}", question, tuple(
+        Run(f"recbole-{name}", kind="recbole", dataset=dataset, profile=GRID_RECIPE, variant=name,
+            seed=config.recbole.seed)
+        for name in config.baselines
+    ))
+
+
+# Each dataset's baselines follow its grid: Table 5 compares them with the grid's models.
+QUEUE = FIDELITY + tuple(part for dataset, seeds in GRID_SEEDS.items() for part in (grid(dataset, seeds), baselines(dataset)))
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help=__doc__.split("\n\n")[0])
@@ -199,7 +223,7 @@ def spec(experiment: Experiment, run: Run, dataset: str, extra: list[str]) -> di
     every field is equal (so a changed override never passes for a measured one)."""
     ours = run.kind == "ours"
     return {"experiment": experiment.id, "run": run.name, "kind": run.kind, "dataset": dataset,
-            "variant": run.variant, "seed": run.seed, "recipe": run.profile if ours else "official code",
+            "variant": run.variant, "seed": run.seed, "recipe": "official code" if run.kind == "official" else run.profile,
             "overrides": [*run.overrides, *extra] if ours else [], "args": list(run.args)}
 
 
@@ -239,6 +263,12 @@ def workload(run: Run, dataset: str, extra: list[str]) -> Workload:
         # The official loop validates after its 0-based epoch e when e != 0 and e % every == 0.
         validations = sum(1 for e in range(1, epochs) if e % every == 0)
         return Workload(epochs, validations, 1, epochs, epochs)
+    if run.kind == "recbole":
+        # Validated after every epoch (RecBole's eval_step 1), its time counted in the epoch's;
+        # planned for its whole epoch budget, since when early stopping will end it is unknown.
+        model = Config.from_dict(load_raw(ROOT / run.profile, [])).recbole.models[run.variant]
+        epochs = model.epochs or recbole_default(model.model, "epochs")
+        return Workload(epochs, 0, 1, epochs, epochs)
     train = Config.from_dict(raw_config(run, dataset, extra)).train
     at = validation_epochs(train)
     # Early stopping ends a run at the earliest after the first validation (always an
@@ -453,7 +483,7 @@ def run_command(
                 book.results["experiments"].append(section)
                 for run in entry.runs:
                     run_spec = spec(entry, run, run.dataset, set_)
-                    if run.kind == "ours" and run.dataset not in tables:
+                    if run.kind != "official" and run.dataset not in tables:
                         section["not_started"].append({"run": run.name, "reason": f"no {run.dataset}.parquet in {splits}"})
                         continue
                     try:
@@ -468,9 +498,9 @@ def run_command(
                         log(f"{entry.id}/{run.name}: not started, {decision.reason}")
                         book.save()
                         continue
-                    started_any = True
                     log(f"{entry.id}/{run.name}: starting ({decision.reason})")
-                    record = _new_record(run_spec, run, work_of, decision, book)
+                    record = _new_record(run_spec, run, work_of, decision, book, first=not started_any)
+                    started_any = True
                     section["runs"].append(record)
                     if run.kind == "ours" and run.dataset not in encoded:
                         encoded[run.dataset] = encode(read_split(tables[run.dataset]))
@@ -484,8 +514,10 @@ def run_command(
     log(f"done in {book.results['call']['wall_s']:.0f} s: {book.file}")
 
 
-def _new_record(run_spec: dict[str, Any], run: Run, work: Workload, decision: Decision, book: Ledger) -> dict[str, Any]:
-    return {"spec": run_spec, "status": "running", "settled": False, "cut": False, "card": book.results["call"]["card"],
+def _new_record(run_spec: dict[str, Any], run: Run, work: Workload, decision: Decision, book: Ledger,
+                first: bool) -> dict[str, Any]:
+    return {"spec": run_spec, "status": "running", "settled": False, "cut": False, "first_of_call": first,
+            "card": book.results["call"]["card"],
             "torch": torch.__version__, "planned_epochs": work.planned_epochs, "settling_epochs": work.settling_epochs,
             "predicted_s": None if decision.predicted_s is None else round(decision.predicted_s, 1),
             "epochs_finished": 0, "best_epoch": None, "epochs": [], "validations": [], "best_valid": None,
@@ -501,9 +533,11 @@ def _attempt(entry: Experiment, run: Run, record: dict[str, Any], split: Path | 
     try:
         if run.kind == "official":
             _run_official(run, anchors, folder, record, book)
+        elif run.kind == "recbole":
+            _run_recbole(run, split, folder, record, book)
         else:
             _run_ours(run, raw_config(run, run.dataset, extra), run.dataset, split, data, folder, record, book)
-        record["status"] = "done"
+        record["status"] = "cut" if record["cut"] else "done"
     except BudgetExceeded:
         record.update(status="cut", cut=True)
         raise
@@ -512,8 +546,13 @@ def _attempt(entry: Experiment, run: Run, record: dict[str, Any], split: Path | 
         log(f"{entry.id}/{run.name}: failed, {record['error']}")
     finally:
         record["wall_s"] = round(time.perf_counter() - began, 1)
-        record["settled"] = record["status"] == "done" or (
-            run.cut_settles and record["status"] == "cut" and record["epochs_finished"] >= record["settling_epochs"])
+        cut = record["status"] == "cut"
+        record["settled"] = (
+            record["status"] == "done"
+            or (cut and run.cut_settles and record["epochs_finished"] >= record["settling_epochs"])
+            # A baseline cut although it had the whole call, and tested: no later call gives it more.
+            or (cut and run.kind == "recbole" and record["first_of_call"] and record["test"] is not None)
+        )
         book.save()
     log(f"{entry.id}/{run.name}: {record['status']} in {record['wall_s']} s, best epoch {record['best_epoch']}, "
         f"test NDCG@10 {(record['test'] or {}).get('NDCG@10')}")
@@ -578,6 +617,52 @@ def _run_ours(run: Run, raw: dict[str, Any], dataset: str, split: Path, data, fo
         record["ranks"] = pack_ranks(read_ranks(layout.eval_dir(dataset, run.variant, run.seed) / "ranks.parquet"))
     record["test"] = {key: metrics[key] for key in metrics if key != "users"}
     record["test_users"] = metrics.get("users")
+    book.save()
+
+
+# A baseline stops when less than this many of its epochs (each with its validation) are left:
+# one for the test of its best epoch, one to spare.
+RECBOLE_RESERVE_EPOCHS = 2.0
+
+
+def _run_recbole(run: Run, split: Path, folder: Path, record: dict[str, Any], book: Ledger) -> None:
+    """Train and test a RecBole baseline as the pipeline's baselines stage does (run_baseline),
+    recording every validation as it ends. When the call's time runs short it stops after a
+    validation and still tests its best epoch so far: the record is then cut, with a test."""
+    began = time.perf_counter()
+    config = Config.from_dict(load_raw(ROOT / run.profile, []))
+    record["profile_sha256"] = sha256(ROOT / run.profile)
+    timing: dict[str, float | None] = {"setup_s": None, "epoch_s": None, "valid_s": None, "test_s": None}
+    record["timing"] = timing
+    ours = read_split(split)
+    previous = 0.0
+
+    def on_validation(seen: Validation) -> bool:
+        nonlocal previous
+        if timing["setup_s"] is None:
+            timing["setup_s"] = round(time.perf_counter() - began - seen.seconds, 3)
+        record["epochs"].append({"epoch": seen.epoch, "train_s": round(seen.seconds - previous, 3)})
+        previous = seen.seconds
+        record["validations"].append({"epoch": seen.epoch, "valid": {"NDCG@10": round(seen.score, 6)}})
+        if seen.improved:
+            record.update(best_epoch=seen.epoch, best_valid={"NDCG@10": round(seen.score, 6)})
+        record["epochs_finished"] = seen.epoch
+        timing["epoch_s"] = _median([e["train_s"] for e in record["epochs"]])
+        book.save()
+        return book.left() < RECBOLE_RESERVE_EPOCHS * timing["epoch_s"]
+
+    folder.mkdir(parents=True, exist_ok=True)
+    result, recbole_log = run_baseline(ours, split, config.recbole.models[run.variant], config.model.max_len,
+                                       config.recbole.seed, folder, run.variant, config.recbole.threads, on_validation)
+    write_text(folder / "recbole.log", recbole_log)
+    summary = result.summary(config.eval.ks, config.eval.averaging_batch())
+    timing["test_s"] = round(time.perf_counter() - began - (timing["setup_s"] or 0.0) - result.train_seconds, 3)
+    record.update(
+        test={key: summary[key] for key in METRICS if key in summary}, test_users=summary["users"],
+        settings=summary["settings"], best_epoch=result.best_epoch, epochs_finished=result.last_epoch,
+        stopped_early=result.stopped_early, cut=result.interrupted, seconds_total=summary["train_seconds"],
+        ranks=pack_ranks(result.ranks.set_index("user_id")["rank"].sort_index()),
+    )
     book.save()
 
 
@@ -796,7 +881,8 @@ def render(records: list[dict[str, Any]], link_base: str) -> str:
             lines += ["Official code: valid = its \"Best Eval\" (each metric's best validation), test = the "
                       "checkpoint of its last validation where any metric improved; its epochs counted from 1.", ""]
         for r in rows:
-            if len(r["validations"]) > 1:
+            # A RecBole baseline validates every epoch, NDCG@10 only: its curve stays in the ledger.
+            if len(r["validations"]) > 1 and r["spec"]["kind"] != "recbole":
                 lines += [f"Curve of {r['spec']['run']} ([{r['ledger']}]({link_base}{r['ledger']})):", "",
                           "| Epoch | Valid HR@10 | Valid NDCG@10 | Test HR@10 | Test NDCG@10 |",
                           "| ---: | ---: | ---: | ---: | ---: |"]
@@ -834,6 +920,12 @@ def is_grid_run(record: dict[str, Any]) -> bool:
             and "ranks" in record)
 
 
+def is_grid_baseline(record: dict[str, Any]) -> bool:
+    """A RecBole baseline of the grid's recipe, with its test ranks."""
+    spec = record["spec"]
+    return spec["kind"] == "recbole" and spec["recipe"] == GRID_RECIPE and "ranks" in record
+
+
 @app.command("reproduction")
 def reproduction_command(
     ledger: Annotated[Path, typer.Option(help="Ledger folder.")] = LEDGER,
@@ -845,8 +937,8 @@ def reproduction_command(
     then Tables 2-5 and the t-tests by the pipeline's table code (CPU)."""
     records = read_ledger(ledger) if ledger.is_dir() else []
     ks = Config.from_dict(load_raw(ROOT / GRID_RECIPE, [])).eval.ks
-    text = grid_report.render(records, is_grid_run, GRID_RECIPE, ks, load_paper_tables(paper_tables), unpack_ranks,
-                              link_base)
+    text = grid_report.render(records, is_grid_run, is_grid_baseline, GRID_RECIPE, ks, load_paper_tables(paper_tables),
+                              unpack_ranks, link_base)
     write_text(out, text)
     log(f"wrote {out}")
 

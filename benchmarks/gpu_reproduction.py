@@ -39,6 +39,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import hashlib
+import importlib.metadata
 import json
 import os
 import platform
@@ -96,6 +97,12 @@ OFFICIAL = ["model.max_len=50", "train.batch_size=512", "model.hidden=128", "mod
 # its src/ and the published Beauty split it trains on (anchors README).
 ANCHORS = ROOT.parent / "shared" / "anchors" / "diffurec-official"
 ANCHOR_PARTS = ("LICENSE", "src", "datasets/data/amazon_beauty")
+# What the device machine lacks to run the RecBole baselines (it has torch, numpy, pandas, scipy,
+# pyyaml, tqdm, colorama, tensorboard and scikit-learn): RecBole itself and the two pure-Python
+# packages its config and trainers import. Copied from this machine's install, the versions the
+# tests run, into DEST/site/, which a device call puts on PYTHONPATH. RecBole imports thop, plotly
+# and ray only for FLOP counts, hyper-parameter plots and its quick-start, none of which we use.
+CARRIED_PACKAGES = ("recbole", "colorlog", "texttable")
 # What the device tool carries at most, working tree and `carry` together.
 CARRY_LIMIT = 64 * 2**20
 # Kept free at the end of the budget for writing results.json and runs.tar.gz.
@@ -188,7 +195,7 @@ def prepare_command(
     anchors: Annotated[Path, typer.Option(help="The official DiffuRec code, copied to DEST/anchors/.")] = ANCHORS,
 ) -> None:
     """Build split tables with the pipeline's download, preprocess and split stages, and copy the
-    official code with its Beauty pickle beside them (CPU)."""
+    official code with its Beauty pickle and RecBole (DEST/site/, for the baselines) beside them (CPU)."""
     if not mirror.is_dir():
         raise DataError(f"{mirror}: no such mirror folder; pass --mirror with RecBole's bucket layout")
     if not (anchors / "src" / "main.py").is_file():
@@ -207,8 +214,10 @@ def prepare_command(
             split_stage(key, out=target)
         log(f"{target}: {sha256(target)}")
     copied = copy_anchors(anchors, dest / "anchors" / anchors.name)
+    site = copy_packages(CARRIED_PACKAGES, dest / "site")
     size = folder_bytes(dest)
-    log(f"{copied}: official code and Beauty pickle; {dest}: {size / 2**20:.1f} MiB in all")
+    log(f"{copied}: official code and Beauty pickle; {site}: {', '.join(CARRIED_PACKAGES)}; "
+        f"{dest}: {size / 2**20:.1f} MiB in all")
     if size >= CARRY_LIMIT:
         raise DataError(f"{dest}: {size / 2**20:.1f} MiB, over the {CARRY_LIMIT // 2**20} MiB a device call carries; "
                         "prepare fewer datasets (--dataset amazon-beauty)")
@@ -231,6 +240,25 @@ def copy_anchors(source: Path, target: Path) -> Path:
                 continue
             (target / relative).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(file, target / relative)
+    return target
+
+
+def copy_packages(names: tuple[str, ...], target: Path) -> Path:
+    """The installed files of the distributions `names` (code and metadata, no bytecode, nothing
+    installed outside site-packages) copied into `target`, replacing an older copy: a folder that
+    works as an entry of PYTHONPATH on a machine that cannot pip-install them."""
+    if target.exists():
+        shutil.rmtree(target)
+    for name in names:
+        try:
+            distribution = importlib.metadata.distribution(name)
+        except importlib.metadata.PackageNotFoundError:
+            raise DataError(f"{name} is not installed here; install the project with its 'pipeline' extra") from None
+        for file in distribution.files or []:
+            if file.parts[0] == ".." or "__pycache__" in file.parts:
+                continue
+            (target / file).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(distribution.locate_file(file), target / file)
     return target
 
 

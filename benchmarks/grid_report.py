@@ -7,6 +7,10 @@ run of the grid's recipe for it (the latest such run wins); the tables use those
 only, so that the models pair up seed by seed as they do in the pipeline. The control has no
 paper label and no paper row: the tables list it under its own name. There is no ensemble row:
 Algorithm 3 needs every seed's model in one place, and the models stay on the device machine.
+
+Table 5's re-run rows are the recipe's RecBole baselines from the ledger (the latest settled
+record of each, with its test ranks); the paper's reported numbers fill the rows of methods not
+re-run, as in the pipeline's table5 stage.
 """
 
 from __future__ import annotations
@@ -21,7 +25,17 @@ from reproduction import demote
 
 from diffurec.datasets import DATASET_NAMES
 from diffurec.metrics import ndcg
-from diffurec.report.comparison import PAPER_MODEL, DatasetTable, Method, our_source, render_table5
+from diffurec.report.comparison import (
+    BaselineRun,
+    DatasetTable,
+    Method,
+    UserTest,
+    our_source,
+    render_table5,
+    reported_rows,
+    user_test,
+    user_test_pair,
+)
 from diffurec.report.significance import (
     PAPER_HALF_UNIT,
     PER_USER_K,
@@ -59,6 +73,16 @@ def grid_cells(records: Sequence[dict[str, Any]], is_grid_run: Callable[[dict[st
             spec = record["spec"]
             found.setdefault((spec["dataset"], spec["variant"]), {})[spec["seed"]] = record
     return {key: GridCell(*key, runs) for key, runs in found.items()}
+
+
+def baseline_records(records: Sequence[dict[str, Any]], is_grid_baseline: Callable[[dict[str, Any]], bool]
+                     ) -> dict[tuple[str, str], dict[str, Any]]:
+    """(dataset, baseline name) -> its latest settled record with a test (records come oldest first)."""
+    found = {}
+    for record in records:
+        if record.get("settled") and record.get("test") and is_grid_baseline(record):
+            found[record["spec"]["dataset"], record["spec"]["variant"]] = record
+    return found
 
 
 def complete_seeds(cells: Mapping[tuple[str, str], GridCell], dataset: str) -> tuple[int, ...]:
@@ -107,28 +131,63 @@ def dataset_results(dataset: str, cells: Mapping[tuple[str, str], GridCell], see
 
 
 def render_dataset(dataset: str, cells: Mapping[tuple[str, str], GridCell], seeds: Sequence[int], ks: Sequence[int],
-                   paper: PaperTables, unpack: Callable[[dict[str, str]], np.ndarray]) -> list[str]:
-    """Tables 3, 4, 5 and 2 of one dataset over its complete seeds, as the pipeline renders them."""
+                   paper: PaperTables, unpack: Callable[[dict[str, str]], np.ndarray],
+                   reruns: Mapping[str, dict[str, Any]]) -> list[str]:
+    """Tables 3, 4, 5 and 2 of one dataset over its complete seeds, as the pipeline renders them;
+    `reruns`: the dataset's RecBole baseline records by name."""
     metrics = metric_names(ks)
     runs, comparisons = dataset_results(dataset, cells, seeds, metrics, unpack)
     checks = [c for c in check_paper_table4(paper.means, paper.printed_table4, PAPER_HALF_UNIT, BASELINE)
               if c.dataset == dataset]
     ours = [Method(VARIANT_NAMES[v], our_source(v), {m: fmean(runs[dataset, v].metrics[m]) for m in metrics}, False)
             for v in VARIANTS]
-    reported = [Method(name, "reported", {m: values[m] for m in metrics if m in values}, name != PAPER_MODEL)
-                for name, values in paper.reported.get(dataset, {}).items()]
-    table5 = render_table5([DatasetTable(dataset, tuple(ours + reported), None)], metrics, [], [
-        f"Seeds: {', '.join(map(str, seeds))}. No RecBole baseline has been re-run at the paper's scale yet; "
-        "the baselines are the paper's reported numbers."])
+    rerun = [Method(name, "re-run", {m: float(r["test"][m]) for m in metrics}, True, r.get("stopped_early") is True)
+             for name, r in reruns.items()]
+    printed = {name: {m: values[m] for m in metrics if m in values} for name, values in paper.reported.get(dataset, {}).items()}
+    methods = ours + rerun + reported_rows(printed, {r["settings"]["model"] for r in reruns.values()})
+    baseline_runs = [BaselineRun(dataset, name, r["settings"], float(r["seconds_total"]), r["best_epoch"],
+                                 r["epochs_finished"], r["stopped_early"]) for name, r in reruns.items()]
+    table5 = render_table5([DatasetTable(dataset, tuple(methods), _user_test(methods, cells, dataset, seeds, reruns, unpack))],
+                           metrics, baseline_runs, [f"Seeds: {', '.join(map(str, seeds))}.", _baselines_note(reruns)])
     args = ([dataset], list(VARIANTS))
     return [render_table3(*args, metrics, runs, paper), render_table4(*args, metrics, comparisons, checks), table5,
             render_table2(*args, runs, paper)]
 
 
-def render(records: Sequence[dict[str, Any]], is_grid_run: Callable[[dict[str, Any]], bool], recipe: str,
-           ks: Sequence[int], paper: PaperTables, unpack: Callable[[dict[str, str]], np.ndarray], link_base: str) -> str:
+def _user_test(methods: Sequence[Method], cells: Mapping[tuple[str, str], GridCell], dataset: str, seeds: Sequence[int],
+               reruns: Mapping[str, dict[str, Any]], unpack: Callable[[dict[str, str]], np.ndarray]) -> UserTest | None:
+    """Table 5's per-user test of our best diffusion model against the strongest converged re-run
+    baseline, from the ledger's ranks of both."""
+    pair = user_test_pair(methods)
+    if pair is None:
+        return None
+    best, rival = pair
+    cell = cells[dataset, next(v for v in VARIANTS if VARIANT_NAMES[v] == best.name)]
+    packed = reruns[rival.name]["ranks"]
+    if {cell.runs[seed]["ranks"]["users_sha256"] for seed in seeds} != {packed["users_sha256"]}:
+        raise ValueError(f"{dataset}: {rival.name} ranked other users than {cell.variant}")
+    return user_test(best.name, np.stack([unpack(cell.runs[seed]["ranks"]) for seed in seeds]), rival.name, unpack(packed))
+
+
+def _baselines_note(reruns: Mapping[str, dict[str, Any]]) -> str:
+    if not reruns:
+        return "No RecBole baseline has been re-run at the paper's scale yet; the baselines are the paper's reported numbers."
+    seeds = sorted({r["spec"]["seed"] for r in reruns.values()})
+    cards = sorted({r["card"] for r in reruns.values()})
+    note = (f"Re-run baselines: RecBole on the grid's split with the recipe's recbole settings, trained once (seed "
+            f"{', '.join(map(str, seeds))}) on {', '.join(cards)}; Training (s) is that card's.")
+    cut = [f"{name} (epoch {r['epochs_finished']})" for name, r in reruns.items() if r.get("cut")]
+    if cut:
+        note += f" Cut by a device call's time although it had the whole call, tested at its best epoch so far: {', '.join(cut)}."
+    return note
+
+
+def render(records: Sequence[dict[str, Any]], is_grid_run: Callable[[dict[str, Any]], bool],
+           is_grid_baseline: Callable[[dict[str, Any]], bool], recipe: str, ks: Sequence[int], paper: PaperTables,
+           unpack: Callable[[dict[str, str]], np.ndarray], link_base: str) -> str:
     """The whole document: seeds done per dataset, then each dataset's tables over its complete seeds."""
     cells = grid_cells(records, is_grid_run)
+    reruns = baseline_records(records, is_grid_baseline)
     complete = {dataset: complete_seeds(cells, dataset) for dataset in DATASET_NAMES}
     lines = [
         "# The paper's grid at its scale",
@@ -144,22 +203,25 @@ def render(records: Sequence[dict[str, Any]], is_grid_run: Callable[[dict[str, A
     rows = []
     for dataset in DATASET_NAMES:
         finished = {v: sorted(cells[dataset, v].runs) if (dataset, v) in cells else [] for v in VARIANTS}
-        if dataset not in paper.means and not any(finished.values()):
+        baselines = [name for where, name in reruns if where == dataset]
+        if dataset not in paper.means and not any(finished.values()) and not baselines:
             continue
         seeds = complete[dataset]
         rows.append([DATASET_NAMES[dataset], str(len(seeds)), ", ".join(map(str, seeds)) or "—",
-                     *("; ".join(map(str, finished[v])) or "—" for v in VARIANTS)])
-    lines += [markdown_table(["Dataset", "Complete seeds", "Which", *(f"{VARIANT_NAMES[v]}: seeds run" for v in VARIANTS)],
-                             "lrl" + "l" * len(VARIANTS), rows),
+                     *("; ".join(map(str, finished[v])) or "—" for v in VARIANTS), ", ".join(baselines) or "—"])
+    lines += [markdown_table(["Dataset", "Complete seeds", "Which", *(f"{VARIANT_NAMES[v]}: seeds run" for v in VARIANTS),
+                              "RecBole baselines run"], "lrl" + "l" * len(VARIANTS) + "l", rows),
               "A seed is complete when every model (the paper's three and the control) has a finished run of it; "
-              "only complete seeds enter the tables, so that the models pair up seed by seed.", ""]
+              "only complete seeds enter the tables, so that the models pair up seed by seed. The RecBole baselines "
+              "enter a dataset's Table 5 once it has a complete seed.", ""]
     for dataset, seeds in complete.items():
         if not seeds:
             continue
         lines += [f"## {DATASET_NAMES[dataset]} (`{dataset}`), {len(seeds)} seed{'s' if len(seeds) > 1 else ''}", "",
                   "In the notes below, \"the seeds in params.yaml\" are this dataset's complete seeds, and a run's "
                   "train.json is its ledger record.", ""]
-        for document in render_dataset(dataset, cells, seeds, ks, paper, unpack):
+        baselines = {name: record for (where, name), record in reruns.items() if where == dataset}
+        for document in render_dataset(dataset, cells, seeds, ks, paper, unpack, baselines):
             title, *body = document.strip("\n").splitlines()
             lines += [f"### {title.lstrip('# ')}", "", *demote(body, 2).lstrip("\n").splitlines(), ""]
     if not any(complete.values()):

@@ -372,7 +372,7 @@ def test_the_queue_skips_settled_runs_and_runs_that_do_not_fit(tmp_path, monkeyp
 
 def test_the_plan_lists_the_queue_as_the_ledger_leaves_it(tmp_path):
     # The real queue's grid on ML-1M, with seed 0 of DiffuRec settled (and timed) by an earlier call.
-    grid = fq.QUEUE[-1]
+    (grid,) = [e for e in fq.QUEUE if e.id == "G-ml-1m"]
     settled = {"spec": fq.spec(grid, grid.runs[0], "ml-1m", []), "settled": True, "status": "done",
                "timing": {"setup_s": 10.0, "epoch_s": 5.0, "valid_s": 2.0, "test_s": 3.0}}
     ledger = tmp_path / "ledger"
@@ -440,10 +440,85 @@ def test_a_queued_run_cut_by_the_budget_is_recorded_cut_with_its_finished_epochs
     assert run["settling_epochs"] == 100_000 and run["settled"] is False
 
 
+def _baseline_profile(profile: Path, epochs: int) -> Path:
+    """`profile` with two tiny RecBole baselines."""
+    raw = yaml.safe_load(profile.read_text())
+    tiny = {"epochs": epochs, "max_len": 5, "train_batch_size": 256, "hidden_size": 8}
+    raw["baselines"] = ["SASRec-CE", "GRU4Rec"]
+    raw["recbole"]["models"] = {"SASRec-CE": {"model": "SASRec", "loss_type": "CE", "inner_size": 16, **tiny},
+                                "GRU4Rec": {"model": "GRU4Rec", "embedding_size": 8, **tiny}}
+    raw["recbole"]["threads"] = 1
+    path = profile.with_name(f"baselines-{epochs}.yaml")
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def _baseline_queue(profile: Path) -> tuple:
+    return (fq.Experiment("B-amazon-beauty", "baselines", tuple(
+        fq.Run(f"recbole-{name}", kind="recbole", profile=str(profile), variant=name) for name in ("SASRec-CE", "GRU4Rec"))),)
+
+
+def test_a_queued_baseline_is_the_baselines_stage_run_recorded_with_its_validations(tmp_path, monkeypatch):
+    split, profile = _inputs(tmp_path, epochs=1)
+    profile = _baseline_profile(profile, epochs=3)
+    monkeypatch.setattr(fq, "QUEUE", _baseline_queue(profile))
+    out = tmp_path / "out"
+    _queue_invoke("run", "--out", out, "--splits", split.parent, "--ledger", tmp_path / "none", "--experiment",
+                  "B-amazon-beauty", "--workdir", tmp_path / "work")
+    runs = _runs(_ledger_files(out)[0])
+    sasrec = runs["recbole-SASRec-CE"]
+    assert sasrec["status"] == "done" and sasrec["settled"] and not sasrec["cut"] and sasrec["first_of_call"]
+    assert sasrec["spec"]["kind"] == "recbole" and sasrec["spec"]["recipe"] == str(profile)
+    assert [v["epoch"] for v in sasrec["validations"]] == [1, 2, 3] == [e["epoch"] for e in sasrec["epochs"]]
+    assert sasrec["epochs_finished"] == 3 and sasrec["planned_epochs"] == 3 and sasrec["stopped_early"] is False
+    assert sasrec["best_valid"]["NDCG@10"] == max(v["valid"]["NDCG@10"] for v in sasrec["validations"])
+    assert sasrec["settings"]["model"] == "SASRec" and sasrec["settings"]["loss_type"] == "CE"
+    assert runs["recbole-GRU4Rec"]["status"] == "done" and not runs["recbole-GRU4Rec"]["first_of_call"]
+    # The same numbers and ranks as the pipeline's baselines stage on the same split and profile.
+    from pipeline.files.run_results import read_ranks
+    from pipeline.stages.baselines import baselines
+
+    stage_out = tmp_path / "stage" / "SASRec-CE"
+    baselines("amazon-beauty", "SASRec-CE", split=split, out=stage_out, params=profile)
+    stage = json.loads((stage_out / "metrics.json").read_text())
+    assert sasrec["test"] == {key: stage[key] for key in METRICS} and sasrec["test_users"] == stage["users"]
+    assert sasrec["best_epoch"] == stage["best_epoch"] and sasrec["seconds_total"] > 0
+    stage_ranks = read_ranks(stage_out / "ranks.parquet", "baselines")
+    assert fq.unpack_ranks(sasrec["ranks"]).tolist() == stage_ranks.tolist()
+    assert sasrec["ranks"]["users_sha256"] == fq._users_digest(stage_ranks.index)
+
+
+def test_a_baseline_short_of_time_stops_tested_and_settles_only_with_the_whole_call(tmp_path, monkeypatch):
+    split, profile = _inputs(tmp_path, epochs=1)
+    profile = _baseline_profile(profile, epochs=50)
+    monkeypatch.setattr(fq, "QUEUE", _baseline_queue(profile))
+    # Every validation finds too little time left for two more epochs.
+    monkeypatch.setattr(fq, "RECBOLE_RESERVE_EPOCHS", 1e9)
+    out = tmp_path / "out"
+    _queue_invoke("run", "--out", out, "--splits", split.parent, "--ledger", tmp_path / "none")
+    runs = _runs(_ledger_files(out)[0])
+    first, second = runs["recbole-SASRec-CE"], runs["recbole-GRU4Rec"]
+    for run in (first, second):
+        assert run["status"] == "cut" and run["cut"] and run["epochs_finished"] == 1 and run["best_epoch"] == 1
+        assert set(run["test"]) == set(METRICS) and run["stopped_early"] is False and run["ranks"]
+    # The call's first run had all the call's time, so no later call would give it more.
+    assert first["first_of_call"] and first["settled"]
+    assert not second["first_of_call"] and not second["settled"]
+    # The next call plans GRU4Rec again, from its own timing, over its whole epoch budget.
+    ledger = tmp_path / "ledger"
+    _queue_invoke("ingest", out, "--ledger", ledger)
+    plan = _queue_invoke("plan", "--ledger", ledger, "--experiment", "B-amazon-beauty")
+    assert "recbole-SASRec-CE: amazon-beauty, SASRec-CE, seed 0; settled in " in plan
+    timing = second["timing"]
+    expected = timing["setup_s"] + 50 * timing["epoch_s"] + timing["test_s"]
+    assert f"recbole-GRU4Rec: amazon-beauty, GRU4Rec, seed 0; to run, ~{expected:.0f} s" in plan
+
+
 def test_workloads_of_the_real_queue_follow_its_recipes():
     dataset = "amazon-beauty"
     ids = [e.id for e in fq.QUEUE]
-    assert ids == ["E2", "E1", "E3", "E4", "G-amazon-beauty", "G-amazon-toys-games", "G-ml-1m"]
+    assert ids == ["E2", "E1", "E3", "E4", "G-amazon-beauty", "B-amazon-beauty", "G-amazon-toys-games",
+                   "B-amazon-toys-games", "G-ml-1m", "B-ml-1m"]
     for experiment in fq.QUEUE:
         for run in experiment.runs:
             if run.kind == "ours":
@@ -469,10 +544,19 @@ def test_workloads_of_the_real_queue_follow_its_recipes():
     assert [(r.variant, r.seed) for r in beauty.runs[:5]] == [
         ("baseline", 2), ("v1", 2), ("v2", 2), ("control", 2), ("baseline", 3)]
     assert [r.seed for r in beauty.runs][-4:] == [1, 1, 1, 1] and len(beauty.runs) == 20
-    for experiment in fq.QUEUE[4:]:
+    grids, rebaselines = fq.QUEUE[4::2], fq.QUEUE[5::2]
+    for experiment in grids:
         assert [r.variant for r in experiment.runs[:4]] == ["baseline", "v1", "v2", "control"]
         assert len(experiment.runs) == 20
-    assert {r.dataset for e in fq.QUEUE[5:] for r in e.runs} == {"amazon-toys-games", "ml-1m"}
+    assert {r.dataset for e in fq.QUEUE[6:] for r in e.runs} == {"amazon-toys-games", "ml-1m"}
+    # Each dataset's grid is followed by the paper profile's RecBole baselines on it, RecBole's
+    # defaults: up to 300 epochs, validated every epoch.
+    for grid, experiment in zip(grids, rebaselines):
+        assert {r.dataset for r in experiment.runs} == {grid.runs[0].dataset}
+        assert [(r.kind, r.variant, r.seed) for r in experiment.runs] == [
+            ("recbole", name, 0) for name in ("GRU4Rec", "SASRec", "SASRec-CE", "BERT4Rec")]
+        assert fq.workload(experiment.runs[0], dataset, []) == fq.Workload(300, 0, 1, settling_epochs=300,
+                                                                            planned_epochs=300)
     paper_recipe = fq.spec(e4, e4.runs[0], dataset, [])
     (seed0,) = [r for r in beauty.runs if (r.variant, r.seed) == ("baseline", 0)]
     grid_spec = fq.spec(beauty, seed0, dataset, [])
@@ -585,6 +669,22 @@ def test_anchors_are_copied_writable_and_only_what_a_device_call_needs(tmp_path)
 
 
 @pytest.mark.skipif(not (gpu_reproduction.ANCHORS / "src" / "main.py").is_file(), reason="no official code here")
+def test_the_carried_packages_are_what_python_imports_recbole_from(tmp_path):
+    site = gpu_reproduction.copy_packages(gpu_reproduction.CARRIED_PACKAGES, tmp_path / "site")
+    assert not list(site.rglob("__pycache__")) and (site / "recbole" / "properties" / "overall.yaml").is_file()
+    assert gpu_reproduction.folder_bytes(site) < 16 * 2**20
+    # As a device call runs it: the carried folder on PYTHONPATH, ahead of anything installed.
+    probe = ("import recbole, colorlog, texttable, recbole.trainer; "
+             "from pipeline.recbole_runner import recbole_default; "
+             "print(recbole.__file__, colorlog.__file__, texttable.__file__, recbole_default('SASRec', 'epochs'))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, check=True,
+                            env={**os.environ, "PYTHONPATH": f"{site}{os.pathsep}{ROOT}"})
+    *files, epochs = result.stdout.split()
+    assert all(Path(f).is_relative_to(site) for f in files) and epochs == "300"
+    with pytest.raises(gpu_reproduction.DataError, match="no-such-package is not installed here"):
+        gpu_reproduction.copy_packages(("no-such-package",), tmp_path / "other")
+
+
 def test_the_official_code_runs_in_a_copy_and_its_printed_metrics_are_recorded(tmp_path, monkeypatch):
     import pickle
 

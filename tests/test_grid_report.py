@@ -99,12 +99,13 @@ def test_tables_and_tests_come_from_the_records_metrics_and_ranks():
 
 
 def test_the_document_lists_seeds_done_and_renders_the_pipeline_tables():
-    text = grid_report.render(_records(), device_queue.is_grid_run, "profiles/paper.yaml", KS, PAPER,
-                              device_queue.unpack_ranks, "ledger/")
+    text = grid_report.render(_records(), device_queue.is_grid_run, device_queue.is_grid_baseline,
+                              "profiles/paper.yaml", KS, PAPER, device_queue.unpack_ranks, "ledger/")
     assert ("| Dataset | Complete seeds | Which | DiffuRec (baseline): seeds run | V1 (+cross-attention): seeds run | "
-            "V2 (+cross-attention +offset noise): seeds run | Transformer, no diffusion: seeds run |") in text
-    assert "| Amazon Beauty | 2 | 0, 1 | 0; 1; 3 | 0; 1; 2; 3 | 0; 1; 3 | 0; 1 |" in text
-    assert "| MovieLens-1M | 0 | — | — | — | — | — |" in text
+            "V2 (+cross-attention +offset noise): seeds run | Transformer, no diffusion: seeds run | "
+            "RecBole baselines run |") in text
+    assert "| Amazon Beauty | 2 | 0, 1 | 0; 1; 3 | 0; 1; 2; 3 | 0; 1; 3 | 0; 1 | — |" in text
+    assert "| MovieLens-1M | 0 | — | — | — | — | — | — |" in text
     assert "## Amazon Beauty (`amazon-beauty`), 2 seeds" in text
     for title in ("Table 3: performance", "Table 4: paired significance tests", "Table 5: overall comparison",
                   "Table 2: convergence training time"):
@@ -117,15 +118,61 @@ def test_the_document_lists_seeds_done_and_renders_the_pipeline_tables():
     assert "| Transformer, no diffusion | ours (control) |" in text
     assert "(Algorithm 3) |" not in text and "no ensemble row" in text
     # Table 5 beside the paper's reported methods (STOSA is one of them on Beauty).
-    assert "| STOSA | reported |" in text
+    assert "| STOSA | reported |" in text and "| SASRec | reported |" in text
+    assert "No RecBole baseline has been re-run at the paper's scale yet" in text
     assert "No complete seed" not in text
 
 
+def _baseline(model: str, name: str, ranks: np.ndarray, *, settled: bool = True, stopped_early: bool = True,
+              cut: bool = False, recipe: str = device_queue.GRID_RECIPE) -> dict:
+    return {
+        "spec": {"experiment": "B-amazon-beauty", "run": f"recbole-{name}", "kind": "recbole",
+                 "dataset": "amazon-beauty", "variant": name, "seed": 0, "recipe": recipe, "overrides": [], "args": []},
+        "status": "cut" if cut else "done", "settled": settled, "cut": cut, "card": "NVIDIA H200",
+        "best_epoch": 30, "epochs_finished": 41, "stopped_early": stopped_early, "seconds_total": 95.5,
+        "settings": {"model": model, "loss_type": "CE", "epochs": 300, "stopping_step": 10, "max_len": 100},
+        "test": summarize(ranks, KS),
+        "ranks": device_queue.pack_ranks(pd.Series(ranks, index=pd.Index(USERS, name="user_id"))),
+    }
+
+
+def test_re_run_baselines_replace_their_reported_rows_and_meet_our_best_in_the_per_user_test():
+    strong = np.maximum(_ranks(7, 0) // 3, 1)
+    records = [
+        *_records(),
+        _baseline("SASRec", "SASRec-CE", strong),
+        # Cut by a call's time although it had the whole call: settled, shown, not converged.
+        _baseline("GRU4Rec", "GRU4Rec", _ranks(7, 1), stopped_early=False, cut=True),
+        # Neither a cut record that is not settled nor another recipe's baseline counts.
+        _baseline("BERT4Rec", "BERT4Rec", strong, settled=False, stopped_early=False, cut=True),
+        _baseline("BERT4Rec", "BERT4Rec", strong, recipe="profiles/official.yaml"),
+    ]
+    text = grid_report.render(records, device_queue.is_grid_run, device_queue.is_grid_baseline, "profiles/paper.yaml",
+                              KS, PAPER, device_queue.unpack_ranks, "ledger/")
+    assert f"| SASRec-CE | re-run | {summarize(strong, KS)['HR@5']:.4f}" in text.replace("**", "")
+    assert "| GRU4Rec | re-run |" in text
+    assert "| Amazon Beauty | 2 | 0, 1 | 0; 1; 3 | 0; 1; 2; 3 | 0; 1; 3 | 0; 1 | SASRec-CE, GRU4Rec |" in text
+    # A re-run RecBole model replaces the paper's row of it; BERT4Rec was not re-run.
+    assert "| SASRec | reported |" not in text and "| GRU4Rec | reported |" not in text
+    assert "| BERT4Rec | reported |" in text
+    assert "Not converged, so left out of the Improv. rows and the per-user test: GRU4Rec" in text
+    assert "| Amazon Beauty | GRU4Rec | GRU4Rec | CE | 300 | 10 | 100 |" in text and "| 30 | 41 | no | 95.5 |" in text
+    assert "on NVIDIA H200" in text and "tested at its best epoch so far: GRU4Rec (epoch 41)." in text
+    # The per-user test: our best diffusion model by mean NDCG@10 against SASRec-CE, from the ranks.
+    means = {v: fmean(summarize(_ranks(seed, shift), KS)["NDCG@10"] for seed in (0, 1))
+             for shift, v in enumerate(VARIANTS) if v != CONTROL}
+    best = max(means, key=means.get)
+    shift = list(VARIANTS).index(best)
+    expected = signed_rank_test(np.mean([ndcg(_ranks(seed, shift), 10) for seed in (0, 1)], axis=0), ndcg(strong, 10))
+    assert "vs SASRec-CE (strongest converged re-run baseline" in text
+    assert f"| Wilcoxon signed-rank | {len(USERS)} | {expected.mean_diff:+.4f} |" in text
+
+
 def test_an_empty_ledger_says_nothing_has_come_back():
-    text = grid_report.render([], device_queue.is_grid_run, "profiles/paper.yaml", KS, PAPER,
-                              device_queue.unpack_ranks, "ledger/")
+    text = grid_report.render([], device_queue.is_grid_run, device_queue.is_grid_baseline, "profiles/paper.yaml", KS,
+                              PAPER, device_queue.unpack_ranks, "ledger/")
     assert "No complete seed of the grid has come back from a device yet" in text
-    assert "| Amazon Beauty | 0 | — | — | — | — | — |" in text
+    assert "| Amazon Beauty | 0 | — | — | — | — | — | — |" in text
 
 
 def test_runs_that_ranked_other_users_are_refused():
