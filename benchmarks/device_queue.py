@@ -282,11 +282,14 @@ def _median(values: list[float]) -> float | None:
     return round(statistics.median(values), 3) if values else None
 
 
-def predict_s(run_spec: dict[str, Any], work: Workload, records: list[dict[str, Any]]) -> float | None:
+def predict_s(run_spec: dict[str, Any], work: Workload, records: list[dict[str, Any]],
+              card_name: str | None = None) -> float | None:
     """Seconds the run should take, from timings of earlier records (oldest first): the median of
     the same run's where there are any, else the latest of a run of the same kind, dataset and
-    recipe (its overrides may differ, so no mixing of several). None when a part is unknown."""
-    timed = [r for r in records if r.get("timing")]
+    recipe (its overrides may differ, so no mixing of several). None when a part is unknown.
+    Given the card it will run on, a record timed on the other kind of processor (CPU against
+    GPU) is left out: the ledger holds CPU calls too, and their seconds say nothing of a GPU's."""
+    timed = [r for r in records if r.get("timing") and not _other_processor(r.get("card"), card_name)]
     same = [r for r in timed if same_run(r["spec"], run_spec)]
     alike = [r for r in timed if all(r["spec"][key] == run_spec[key] for key in ("kind", "dataset", "recipe"))]
     parts = {}
@@ -300,6 +303,10 @@ def predict_s(run_spec: dict[str, Any], work: Workload, records: list[dict[str, 
         return None
     return (parts["setup_s"] + work.epochs * parts["epoch_s"] + work.validations * (parts["valid_s"] or 0.0)
             + work.tests * (parts["test_s"] or 0.0))
+
+
+def _other_processor(recorded: str | None, current: str | None) -> bool:
+    return recorded is not None and current is not None and (recorded == "cpu") != (current == "cpu")
 
 
 def settled(record: dict[str, Any]) -> bool:
@@ -328,11 +335,11 @@ def settled_in(run_spec: dict[str, Any], records: list[dict[str, Any]]) -> str |
 
 
 def decide(run_spec: dict[str, Any], work: Workload, records: list[dict[str, Any]], left_s: float,
-           first: bool) -> Decision:
-    """Whether to start a queued run now (see the module's docstring for the rule)."""
+           first: bool, card_name: str | None = None) -> Decision:
+    """Whether to start a queued run now on `card_name` (see the module's docstring for the rule)."""
     if (ledger := settled_in(run_spec, records)) is not None:
         return Decision(False, f"settled in {ledger}")
-    predicted = predict_s(run_spec, work, records)
+    predicted = predict_s(run_spec, work, records, card_name)
     if first:
         return Decision(True, "the first run of the call always starts", predicted)
     if predicted is None:
@@ -492,7 +499,8 @@ def run_command(
                         section["not_started"].append({"run": run.name, "reason": f"{type(error).__name__}: {error}"})
                         log(f"{entry.id}/{run.name}: not started, {type(error).__name__}: {error}")
                         continue
-                    decision = decide(run_spec, work_of, records, book.left(), first=not started_any)
+                    decision = decide(run_spec, work_of, records, book.left(), first=not started_any,
+                                      card_name=book.results["call"]["card"])
                     if not decision.start:
                         section["not_started"].append({"run": run.name, "reason": decision.reason})
                         log(f"{entry.id}/{run.name}: not started, {decision.reason}")

@@ -574,6 +574,12 @@ def test_planning_predicts_from_the_run_itself_else_from_its_recipe():
     elsewhere = {"spec": {**run_spec, "recipe": "q.yaml"}, "timing": {"setup_s": 0, "epoch_s": 0, "valid_s": 0, "test_s": 0}}
     older = {"spec": {**run_spec, "run": "older", "overrides": ["train.lr=0.003"]}, "timing": {"setup_s": 9.0, "epoch_s": 9.0, "valid_s": 9.0, "test_s": 9.0}}
     assert fq.predict_s(run_spec, work, [elsewhere]) is None
+    # A CPU call's timing predicts nothing of a GPU's, nor a GPU's of a CPU's; an unrecorded card counts.
+    on_cpu = {**sibling, "card": "cpu"}
+    assert fq.predict_s(run_spec, work, [on_cpu], "NVIDIA H200") is None
+    assert fq.predict_s(run_spec, work, [{**sibling, "card": "NVIDIA H100 80GB HBM3"}], "cpu") is None
+    assert fq.predict_s(run_spec, work, [on_cpu], "cpu") == fq.predict_s(run_spec, work, [sibling], "NVIDIA H200")
+    assert fq.predict_s(run_spec, work, [{**sibling, "card": "NVIDIA H100 80GB HBM3"}], "NVIDIA H200") is not None
     # The latest run of the same recipe, not a mix of its runs with other overrides.
     assert fq.predict_s(run_spec, work, [older, sibling, elsewhere]) == 1 + 10 * 2 + 2 * 3 + 3 * 4
     # Its own record's parts first; the parts it lacks from its recipe's other runs.
