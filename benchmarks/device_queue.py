@@ -193,12 +193,17 @@ def grid(dataset: str, seeds: tuple[int, ...]) -> Experiment:
     ))
 
 
+def profile_config(profile: str) -> Config:
+    """A profile as it stands, no overrides: what a RecBole baseline of it runs with."""
+    return Config.from_dict(load_raw(ROOT / profile, []))
+
+
 def baselines(dataset: str) -> Experiment:
     """The grid recipe's RecBole baselines on one dataset, each trained once (its recbole.seed) to
     RecBole's early stop. One that a call cuts is tested at its best epoch so far; it is settled,
     and Table 5 marks it not converged, only when it had the whole call (the call's first run),
     since no later call would give it more time."""
-    config = Config.from_dict(load_raw(ROOT / GRID_RECIPE, []))
+    config = profile_config(GRID_RECIPE)
     question = f"The paper recipe's RecBole baselines on {DATASET_NAMES[dataset]}, at the paper's scale."
     return Experiment(f"B-{dataset}", question, tuple(
         Run(f"recbole-{name}", kind="recbole", dataset=dataset, profile=GRID_RECIPE, variant=name,
@@ -266,7 +271,7 @@ def workload(run: Run, dataset: str, extra: list[str]) -> Workload:
     if run.kind == "recbole":
         # Validated after every epoch (RecBole's eval_step 1), its time counted in the epoch's;
         # planned for its whole epoch budget, since when early stopping will end it is unknown.
-        model = Config.from_dict(load_raw(ROOT / run.profile, [])).recbole.models[run.variant]
+        model = profile_config(run.profile).recbole.models[run.variant]
         epochs = model.epochs or recbole_default(model.model, "epochs")
         return Workload(epochs, 0, 1, epochs, epochs)
     train = Config.from_dict(raw_config(run, dataset, extra)).train
@@ -638,7 +643,7 @@ def _run_recbole(run: Run, split: Path, folder: Path, record: dict[str, Any], bo
     recording every validation as it ends. When the call's time runs short it stops after a
     validation and still tests its best epoch so far: the record is then cut, with a test."""
     began = time.perf_counter()
-    config = Config.from_dict(load_raw(ROOT / run.profile, []))
+    config = profile_config(run.profile)
     record["profile_sha256"] = sha256(ROOT / run.profile)
     timing: dict[str, float | None] = {"setup_s": None, "epoch_s": None, "valid_s": None, "test_s": None}
     record["timing"] = timing
@@ -944,7 +949,7 @@ def reproduction_command(
     """Render the paper's grid from every ledger file as docs/reproduction.md: seeds done per dataset,
     then Tables 2-5 and the t-tests by the pipeline's table code (CPU)."""
     records = read_ledger(ledger) if ledger.is_dir() else []
-    ks = Config.from_dict(load_raw(ROOT / GRID_RECIPE, [])).eval.ks
+    ks = profile_config(GRID_RECIPE).eval.ks
     text = grid_report.render(records, is_grid_run, is_grid_baseline, GRID_RECIPE, ks, load_paper_tables(paper_tables),
                               unpack_ranks, link_base)
     write_text(out, text)

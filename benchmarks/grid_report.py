@@ -141,12 +141,12 @@ def render_dataset(dataset: str, cells: Mapping[tuple[str, str], GridCell], seed
               if c.dataset == dataset]
     ours = [Method(VARIANT_NAMES[v], our_source(v), {m: fmean(runs[dataset, v].metrics[m]) for m in metrics}, False)
             for v in VARIANTS]
-    rerun = [Method(name, "re-run", {m: float(r["test"][m]) for m in metrics}, True, r.get("stopped_early") is True)
-             for name, r in reruns.items()]
-    printed = {name: {m: values[m] for m in metrics if m in values} for name, values in paper.reported.get(dataset, {}).items()}
-    methods = ours + rerun + reported_rows(printed, {r["settings"]["model"] for r in reruns.values()})
     baseline_runs = [BaselineRun(dataset, name, r["settings"], float(r["seconds_total"]), r["best_epoch"],
                                  r["epochs_finished"], r["stopped_early"]) for name, r in reruns.items()]
+    rerun = [Method(run.name, "re-run", {m: float(reruns[run.name]["test"][m]) for m in metrics}, True, run.converged)
+             for run in baseline_runs]
+    printed = {name: {m: values[m] for m in metrics if m in values} for name, values in paper.reported.get(dataset, {}).items()}
+    methods = ours + rerun + reported_rows(printed, {run.settings["model"] for run in baseline_runs})
     table5 = render_table5([DatasetTable(dataset, tuple(methods), _user_test(methods, cells, dataset, seeds, reruns, unpack))],
                            metrics, baseline_runs, [f"Seeds: {', '.join(map(str, seeds))}.", _baselines_note(reruns)])
     args = ([dataset], list(VARIANTS))
