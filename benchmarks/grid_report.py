@@ -191,18 +191,14 @@ def _baselines_note(reruns: Mapping[str, dict[str, Any]]) -> str:
 def render_baselines(reruns: Mapping[tuple[str, str], dict[str, Any]], paper: PaperTables, metrics: Sequence[str]) -> list[str]:
     """Every re-run baseline beside the numbers the paper prints for its RecBole model, whether or
     not its dataset has a complete seed yet: these runs are measured on their own."""
+    order = list(DATASET_NAMES)
     rows = []
-    for dataset in DATASET_NAMES:
-        printed = paper.reported.get(dataset, {})
-        for (where, name), record in reruns.items():
-            if where != dataset:
-                continue
-            theirs = printed.get(record["settings"]["model"], {})
-            run = baseline_run(dataset, name, record)
-            rows.append([DATASET_NAMES[dataset], name, record["card"], str(run.best_epoch), str(run.last_epoch),
-                         "yes" if run.converged else "no", f"{run.train_seconds:.0f}",
-                         *(f"{float(record['test'][m]):.4f} / {theirs[m]:.4f}" if m in theirs else f"{float(record['test'][m]):.4f} / —"
-                           for m in metrics)])
+    for (dataset, name), record in sorted(reruns.items(), key=lambda item: order.index(item[0][0])):
+        printed = {m: f"{value:.4f}" for m, value in paper.reported.get(dataset, {}).get(record["settings"]["model"], {}).items()}
+        run = baseline_run(dataset, name, record)
+        rows.append([DATASET_NAMES[dataset], name, record["card"], str(run.best_epoch), str(run.last_epoch),
+                     "yes" if run.converged else "no", f"{run.train_seconds:.0f}",
+                     *(f"{float(record['test'][m]):.4f} / {printed.get(m, '—')}" for m in metrics)])
     if not rows:
         return []
     header = ["Dataset", "Baseline", "Card", "Best epoch", "Epochs run", "Converged", "Training (s)",
