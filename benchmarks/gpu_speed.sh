@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Issue 15's speed measurements on a lent GPU in one device call, with `carry: [".device"]` (the
-# split tables of `python benchmarks/gpu_reproduction.py prepare`) and `timeout_s: 560`:
+# split tables of `python benchmarks/device_queue.py prepare`) and `timeout_s: 560`:
 #
 #     bash benchmarks/gpu_speed.sh
 #
@@ -23,7 +23,7 @@ speed() {
 
 {
     nvidia-smi
-    # The official code's sizes (benchmarks/gpu_reproduction.py OFFICIAL) on the paper's network;
+    # The official code's sizes (its defaults: 18.4 s per Beauty epoch on an H100) on the paper's network;
     # target <= 1.0 s per Beauty epoch, all 22,363 users' 32 reverse steps <= 2 s (4,096 users a
     # batch, as the device queue ranks: the reverse step's cost hardly grows with the batch).
     speed .device/split/amazon-beauty.parquet --name official -S model.max_len=50 -S train.batch_size=512 \

@@ -4,7 +4,7 @@ is redrawn, against when the history is another user's; for trained runs:
     python benchmarks/sensitivity.py data/split/ml-100k.parquet runs/train/ml-100k/*/seed0/model.pt
 
 Test windows of a random sample of users, at the first (t = T-1), middle and last (t = 0) reverse steps.
-benchmarks/gpu_reproduction.py takes the same measures on the device.
+The Beauty device run of 2026-11-27 took the same measures (docs/reproduction-2026-11-27.md).
 
 The conditioning signal is lambda * (x_t + d) with lambda ~ N(delta, delta) and delta = 0.001
 (section 5.1), so x_t enters the network about a thousand times smaller than the history's

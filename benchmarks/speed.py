@@ -47,7 +47,7 @@ import torch
 import typer
 import yaml
 from common import describe, load_config, load_data
-from gpu_reproduction import BudgetExceeded, alarm, machine, sha256
+from device.lease import BudgetExceeded, alarm, machine, sha256
 
 from diffurec.compiled import COMPILE_SETTINGS
 from diffurec.config import Config

@@ -42,7 +42,7 @@ COMPILE_SETTINGS = ("auto", "eager", "compiled")
 # Graphs one compiled function may keep before torch falls back to eager for new guards: three
 # variants (their networks differ) times a few specializations (sizes of 1, train and eval
 # precisions) fit; torch's default of 8 would silently drop the compiled path in a process that
-# trains several variants (benchmarks/gpu_reproduction.py).
+# trains several variants (benchmarks/device_queue.py).
 RECOMPILE_LIMIT = 64
 
 

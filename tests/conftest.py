@@ -2,8 +2,8 @@
 bare `python3 -m pytest` otherwise fails on every test module's imports, one traceback each.
 
 The benchmark scripts run as `python benchmarks/NAME.py`, which puts benchmarks/ first on the
-path, and import their sibling modules by name (`from common import ...`); their tests import
-them the same way.
+path, and import their sibling modules by name (`from common import ...`, the device lab as
+`device.<module>`); their tests import them the same way.
 """
 
 import importlib.util

@@ -1,4 +1,4 @@
-"""benchmarks/grid_report.py: the paper's grid rendered from ledger records, checked against
+"""benchmarks/device/grid_report.py: the paper's grid rendered from ledger records, checked against
 values computed by hand from the records' own ranks."""
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import device_queue
-import grid_report
+from device import grid_report
+from device.experiments import GRID_OVERRIDES, GRID_RECIPE
+from device.ledger import pack_ranks, unpack_ranks
 from diffurec.metrics import ndcg, summarize
 from diffurec.report.significance import comparison_pairs, signed_rank_test
 from diffurec.variants import CONTROL, VARIANTS
@@ -24,11 +25,11 @@ USERS = [str(u) for u in range(1, 61)]
 
 
 def _record(dataset: str, variant: str, seed: int, ranks: np.ndarray, *, status: str = "done",
-            overrides: tuple[str, ...] = device_queue.GRID_OVERRIDES) -> dict:
-    packed = device_queue.pack_ranks(pd.Series(ranks, index=pd.Index(USERS, name="user_id")))
+            overrides: tuple[str, ...] = GRID_OVERRIDES) -> dict:
+    packed = pack_ranks(pd.Series(ranks, index=pd.Index(USERS, name="user_id")))
     return {
         "spec": {"experiment": f"G-{dataset}", "run": f"paper-{variant}-seed{seed}", "kind": "ours", "dataset": dataset,
-                 "variant": variant, "seed": seed, "recipe": device_queue.GRID_RECIPE, "overrides": list(overrides),
+                 "variant": variant, "seed": seed, "recipe": GRID_RECIPE, "overrides": list(overrides),
                  "args": []},
         "status": status, "card": "NVIDIA H200", "best_epoch": 40 + seed % 2, "seconds_to_best": 60.0 + seed,
         "seconds_total": 62.0 + seed, "test": summarize(ranks, KS), "ranks": packed,
@@ -56,13 +57,13 @@ def _records() -> list[dict]:
 
 def test_ranks_round_trip_through_the_ledger_text():
     ranks = np.array([1, 12101, 3, 2**31 - 1])
-    packed = device_queue.pack_ranks(pd.Series(ranks, index=["a", "b", "c", "d"]))
-    assert device_queue.unpack_ranks(packed).tolist() == ranks.tolist()
-    assert packed["users_sha256"] != device_queue.pack_ranks(pd.Series(ranks, index=["a", "b", "d", "c"]))["users_sha256"]
+    packed = pack_ranks(pd.Series(ranks, index=["a", "b", "c", "d"]))
+    assert unpack_ranks(packed).tolist() == ranks.tolist()
+    assert packed["users_sha256"] != pack_ranks(pd.Series(ranks, index=["a", "b", "d", "c"]))["users_sha256"]
 
 
 def test_complete_seeds_need_every_variant_of_the_grid_recipe():
-    cells = grid_report.grid_cells(_records(), device_queue.is_grid_run)
+    cells = grid_report.grid_cells(_records())
     assert grid_report.complete_seeds(cells, "amazon-beauty") == (0, 1)
     assert sorted(cells["amazon-beauty", "v1"].runs) == [0, 1, 2, 3]
     assert sorted(cells["amazon-beauty", "baseline"].runs) == [0, 1, 3]
@@ -70,15 +71,15 @@ def test_complete_seeds_need_every_variant_of_the_grid_recipe():
     assert grid_report.complete_seeds(cells, "ml-1m") == ()
     # A later record of the same seed replaces the earlier one.
     later = _record("amazon-beauty", "v2", 0, _ranks(9, 9))
-    cells = grid_report.grid_cells([*_records(), later], device_queue.is_grid_run)
+    cells = grid_report.grid_cells([*_records(), later])
     assert cells["amazon-beauty", "v2"].runs[0] is later
 
 
 def test_tables_and_tests_come_from_the_records_metrics_and_ranks():
     records = _records()
-    cells = grid_report.grid_cells(records, device_queue.is_grid_run)
+    cells = grid_report.grid_cells(records)
     metrics = ("HR@5", "HR@10", "HR@20", "NDCG@5", "NDCG@10", "NDCG@20")
-    runs, comparisons = grid_report.dataset_results("amazon-beauty", cells, (0, 1), metrics, device_queue.unpack_ranks)
+    runs, comparisons = grid_report.dataset_results("amazon-beauty", cells, (0, 1), metrics)
     v1 = runs["amazon-beauty", "v1"]
     assert v1.seeds == (0, 1) and v1.ensemble is None and v1.best_epoch == (40, 41)
     assert v1.metrics["NDCG@10"] == tuple(summarize(_ranks(seed, 1), KS)["NDCG@10"] for seed in (0, 1))
@@ -99,8 +100,7 @@ def test_tables_and_tests_come_from_the_records_metrics_and_ranks():
 
 
 def test_the_document_lists_seeds_done_and_renders_the_pipeline_tables():
-    text = grid_report.render(_records(), device_queue.is_grid_run, device_queue.is_grid_baseline,
-                              "profiles/paper.yaml", KS, PAPER, device_queue.unpack_ranks, "ledger/")
+    text = grid_report.render(_records(), KS, PAPER, "ledger/")
     assert ("| Dataset | Complete seeds | Which | DiffuRec (baseline): seeds run | V1 (+cross-attention): seeds run | "
             "V2 (+cross-attention +offset noise): seeds run | Transformer, no diffusion: seeds run | "
             "RecBole baselines run |") in text
@@ -124,7 +124,7 @@ def test_the_document_lists_seeds_done_and_renders_the_pipeline_tables():
 
 
 def _baseline(model: str, name: str, ranks: np.ndarray, *, settled: bool = True, stopped_early: bool = True,
-              cut: bool = False, recipe: str = device_queue.GRID_RECIPE) -> dict:
+              cut: bool = False, recipe: str = GRID_RECIPE) -> dict:
     return {
         "spec": {"experiment": "B-amazon-beauty", "run": f"recbole-{name}", "kind": "recbole",
                  "dataset": "amazon-beauty", "variant": name, "seed": 0, "recipe": recipe, "overrides": [], "args": []},
@@ -132,7 +132,7 @@ def _baseline(model: str, name: str, ranks: np.ndarray, *, settled: bool = True,
         "best_epoch": 30, "epochs_finished": 41, "stopped_early": stopped_early, "seconds_total": 95.5,
         "settings": {"model": model, "loss_type": "CE", "epochs": 300, "stopping_step": 10, "max_len": 100},
         "test": summarize(ranks, KS),
-        "ranks": device_queue.pack_ranks(pd.Series(ranks, index=pd.Index(USERS, name="user_id"))),
+        "ranks": pack_ranks(pd.Series(ranks, index=pd.Index(USERS, name="user_id"))),
     }
 
 
@@ -147,8 +147,7 @@ def test_re_run_baselines_replace_their_reported_rows_and_meet_our_best_in_the_p
         _baseline("BERT4Rec", "BERT4Rec", strong, settled=False, stopped_early=False, cut=True),
         _baseline("BERT4Rec", "BERT4Rec", strong, recipe="profiles/official.yaml"),
     ]
-    text = grid_report.render(records, device_queue.is_grid_run, device_queue.is_grid_baseline, "profiles/paper.yaml",
-                              KS, PAPER, device_queue.unpack_ranks, "ledger/")
+    text = grid_report.render(records, KS, PAPER, "ledger/")
     assert f"| SASRec-CE | re-run | {summarize(strong, KS)['HR@5']:.4f}" in text.replace("**", "")
     assert "| GRU4Rec | re-run |" in text
     assert "| Amazon Beauty | 2 | 0, 1 | 0; 1; 3 | 0; 1; 2; 3 | 0; 1; 3 | 0; 1 | SASRec-CE, GRU4Rec |" in text
@@ -172,8 +171,7 @@ def test_re_run_baselines_face_the_papers_printed_row_before_any_seed_is_complet
     strong = np.maximum(_ranks(7, 0) // 3, 1)
     records = [_baseline("SASRec", "SASRec-CE", strong),
                _baseline("GRU4Rec", "GRU4Rec", _ranks(7, 1), stopped_early=False, cut=True)]
-    text = grid_report.render(records, device_queue.is_grid_run, device_queue.is_grid_baseline, "profiles/paper.yaml",
-                              KS, PAPER, device_queue.unpack_ranks, "ledger/")
+    text = grid_report.render(records, KS, PAPER, "ledger/")
     assert "No complete seed of the grid has come back" in text
     ours = summarize(strong, KS)
     # SASRec-CE trains RecBole's SASRec, so it faces the row the paper prints for SASRec on Beauty.
@@ -184,8 +182,7 @@ def test_re_run_baselines_face_the_papers_printed_row_before_any_seed_is_complet
 
 
 def test_an_empty_ledger_says_nothing_has_come_back():
-    text = grid_report.render([], device_queue.is_grid_run, device_queue.is_grid_baseline, "profiles/paper.yaml", KS,
-                              PAPER, device_queue.unpack_ranks, "ledger/")
+    text = grid_report.render([], KS, PAPER, "ledger/")
     assert "No complete seed of the grid has come back from a device yet" in text
     assert "| Amazon Beauty | 0 | — | — | — | — | — | — |" in text
     assert "RecBole baselines re-run" not in text
@@ -194,7 +191,7 @@ def test_an_empty_ledger_says_nothing_has_come_back():
 def test_runs_that_ranked_other_users_are_refused():
     records = _records()
     other = records[1]
-    other["ranks"] = device_queue.pack_ranks(pd.Series(_ranks(0, 1), index=[f"x{u}" for u in USERS]))
-    cells = grid_report.grid_cells(records, device_queue.is_grid_run)
+    other["ranks"] = pack_ranks(pd.Series(_ranks(0, 1), index=[f"x{u}" for u in USERS]))
+    cells = grid_report.grid_cells(records)
     with pytest.raises(ValueError, match="ranked different users"):
-        grid_report.dataset_results("amazon-beauty", cells, (0, 1), ("NDCG@10",), device_queue.unpack_ranks)
+        grid_report.dataset_results("amazon-beauty", cells, (0, 1), ("NDCG@10",))
