@@ -277,6 +277,24 @@ class AblationConfig:
 
 
 @dataclass(frozen=True)
+class VerdictConfig:
+    """How the verdict (stage `verdict`) decides whether each of the paper's claims holds."""
+
+    # Significance level of every test, applied to p-values adjusted by Holm over the verdict's tests.
+    alpha: float = 0.05
+    # Percentile bootstrap of every per-user mean difference: resamples, and the seed each
+    # interval's generator starts from, so that the same runs give the same page.
+    bootstrap_resamples: int = 2000
+    bootstrap_seed: int = 0
+    # C9: our spread over seeds is stable when std / mean is below this. The paper's own Table 3
+    # stays below 0.05 for every printed number (largest: 0.0080 / 0.1888 = 0.042).
+    cv_threshold: float = 0.05
+    # C4b, offset noise "adds little": V2 - V1 counts as no large effect when its 95% interval lies
+    # within this fraction of V1's mean, either side.
+    equivalence_margin: float = 0.05
+
+
+@dataclass(frozen=True)
 class Config:
     datasets: tuple[str, ...] = ("ml-100k",)
     variants: tuple[str, ...] = VARIANTS
@@ -289,6 +307,7 @@ class Config:
     ablation: AblationConfig = field(default_factory=AblationConfig)
     baselines: tuple[str, ...] = ("GRU4Rec", "SASRec", "SASRec-CE", "BERT4Rec")
     recbole: RecBoleConfig = field(default_factory=RecBoleConfig)
+    verdict: VerdictConfig = field(default_factory=VerdictConfig)
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any] | None) -> Config:
@@ -358,6 +377,7 @@ class Config:
         _check_baselines(self.baselines, self.recbole)
         _check_analysis(self.analysis)
         _check_ablation(self.ablation, self.model.steps)
+        _check_verdict(self.verdict)
 
 
 def _check_filters(data: DataConfig) -> None:
@@ -440,6 +460,19 @@ def _check_ablation(ablation: AblationConfig, model_steps: int) -> None:
             f"params: ablation.steps lists {outside[0]}, but a model has model.steps = {model_steps} reverse steps; "
             f"use numbers in 1..{model_steps} (it is {steps})"
         )
+
+
+def _check_verdict(verdict: VerdictConfig) -> None:
+    if not 0.0 < verdict.alpha < 1.0:
+        raise ConfigError(f"params: verdict.alpha must be in (0, 1), got {verdict.alpha}")
+    # Below a few hundred resamples the 2.5% and 97.5% percentiles rest on a handful of draws.
+    if verdict.bootstrap_resamples < 100:
+        raise ConfigError(f"params: verdict.bootstrap_resamples must be >= 100, got {verdict.bootstrap_resamples}")
+    if verdict.bootstrap_seed < 0:
+        raise ConfigError(f"params: verdict.bootstrap_seed must be >= 0, got {verdict.bootstrap_seed}")
+    for key in ("cv_threshold", "equivalence_margin"):
+        if not getattr(verdict, key) > 0.0:
+            raise ConfigError(f"params: verdict.{key} must be > 0, got {getattr(verdict, key)}")
 
 
 def _check_members(key: str, values: tuple[str, ...], allowed: tuple[str, ...]) -> None:

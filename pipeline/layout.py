@@ -11,6 +11,8 @@ DATA = Path("data")
 RUNS = Path("runs")
 REPORTS = Path("reports")
 FIGURES = REPORTS / "figures"
+# What `dvc metrics show/diff` reads (dvc.yaml): written by the verdict stage.
+METRICS = Path("metrics.json")
 # Resume checkpoints live outside DVC's outputs: DVC deletes a stage's outputs before rerunning it.
 RESUME = Path(".cache/resume")
 
@@ -23,8 +25,8 @@ def preprocessed_file(dataset: str) -> Path:
     return DATA / "preprocessed" / f"{dataset}.parquet"
 
 
-def split_file(dataset: str) -> Path:
-    return DATA / "split" / f"{dataset}.parquet"
+def split_file(dataset: str, data: Path = DATA) -> Path:
+    return data / "split" / f"{dataset}.parquet"
 
 
 def train_dir(dataset: str, variant: str, seed: int, runs: Path = RUNS) -> Path:
@@ -51,6 +53,11 @@ def baseline_dir(dataset: str, model: str, runs: Path = RUNS) -> Path:
 
 def ttest_file(runs: Path = RUNS) -> Path:
     return runs / "ttest" / "results.json"
+
+
+def tables_metrics_file(runs: Path = RUNS) -> Path:
+    """The tables stage's flat summary; the verdict stage adds its block and writes METRICS."""
+    return runs / "tables" / "metrics.json"
 
 
 def tsne_table_file(dataset: str, variant: str) -> Path:

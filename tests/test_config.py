@@ -68,6 +68,12 @@ def test_params_yaml_loads_with_every_section_typed():
         ("data.filters", {"ml-2m": {"min_item_inter": 1}}, "data.filters names unknown dataset 'ml-2m'"),
         ("data.filters", {"ml-1m": {"min_item_inter": 0}}, r"data.filters.ml-1m.min_item_inter must be >= 1"),
         ("data.filters", {"ml-1m": {"min_items": 1}}, r"unknown key\(s\) \['data.filters.ml-1m.min_items'\]"),
+        ("verdict.alpha", 1.0, r"verdict.alpha must be in \(0, 1\)"),
+        ("verdict.bootstrap_resamples", 10, "verdict.bootstrap_resamples must be >= 100"),
+        ("verdict.bootstrap_seed", -1, "verdict.bootstrap_seed must be >= 0"),
+        ("verdict.cv_threshold", 0, "verdict.cv_threshold must be > 0"),
+        ("verdict.equivalence_margin", -0.1, "verdict.equivalence_margin must be > 0"),
+        ("verdict.margin", 0.1, r"unknown key\(s\) \['verdict.margin'\]"),
     ],
 )
 def test_a_bad_value_is_refused_naming_its_key(key, value, message):

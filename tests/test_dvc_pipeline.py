@@ -94,13 +94,17 @@ def test_an_ablation_param_reruns_only_the_ablation_and_its_report(committed_rep
         f"ablation@{dataset}-{variant}-{seed}"
         for dataset in params["datasets"] for variant in params["variants"] for seed in params["seeds"]
     }
-    assert changed == runs | {"ablation-report"}
+    # The verdict reads the 1-step and x_t = 0 settings (claim C8b).
+    assert changed == runs | {"ablation-report", "verdict"}
 
 
 def test_shared_model_change_reruns_every_variant_but_not_the_data(committed_repo: Path) -> None:
     _set_params(committed_repo, model={"hidden": 48})
     changed = _changed_stages(committed_repo)
-    assert {name.split("@")[0] for name in changed} == {"train-baseline", "train-v1", "train-v2", "train-control"}
+    # And the verdict, which compares the paper's printed numbers only with runs at its configuration (C9).
+    assert {name.split("@")[0] for name in changed} == {
+        "train-baseline", "train-v1", "train-v2", "train-control", "verdict"
+    }
 
 
 def test_more_seeds_add_runs_and_refresh_the_reports(committed_repo: Path) -> None:
@@ -111,8 +115,26 @@ def test_more_seeds_add_runs_and_refresh_the_reports(committed_repo: Path) -> No
     dataset = params["datasets"][0]
     assert f"train-v1@{dataset}-{new_seed}" in changed
     assert f"evaluate@{dataset}-v2-{new_seed}" in changed
-    assert {"ttest", "tables"} <= changed
+    assert {"ttest", "tables", "verdict"} <= changed
     assert not any(name.startswith("train-") and name.endswith(f"-{params['seeds'][0]}") for name in changed)
+
+
+def test_a_verdict_param_reruns_only_the_verdict(committed_repo: Path) -> None:
+    # `dvc exp run -S verdict.alpha=0.01`: the same runs judged at another level.
+    _set_params(committed_repo, verdict={"alpha": 0.01})
+    assert _changed_stages(committed_repo) == {"verdict"}
+
+
+def test_the_verdict_writes_the_metrics_that_dvc_metrics_diff_reads() -> None:
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    owners = [name for name, stage in stages.items() if "metrics.json" in _names(stage.get("metrics", []))]
+    assert owners == ["verdict"]
+    assert "runs/tables/metrics.json" in _names(stages["tables"]["outs"])
+    assert "runs/tables/metrics.json" in stages["verdict"]["deps"]
+
+
+def _names(outs: list) -> list[str]:
+    return [next(iter(out)) if isinstance(out, dict) else out for out in outs]
 
 
 def test_tsne_reruns_for_the_first_seeds_model_alone(committed_repo: Path) -> None:

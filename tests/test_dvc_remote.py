@@ -116,9 +116,9 @@ def _without_seconds(path: Path) -> bytes:
 
 
 def _tables(repo: Path) -> dict[str, bytes]:
-    """The outputs of the `tables` stage (Tables 2-4 and metrics.json), as dvc.yaml lists them."""
+    """The outputs of the `tables` stage (Tables 2-4 and its metrics summary), as dvc.yaml lists them."""
     stage = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]["tables"]
-    names = [next(iter(out)) if isinstance(out, dict) else out for out in stage["outs"] + stage["metrics"]]
+    names = [next(iter(out)) if isinstance(out, dict) else out for out in stage["outs"] + stage.get("metrics", [])]
     return {name: _without_seconds(repo / name) for name in names}
 
 

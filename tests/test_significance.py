@@ -17,12 +17,16 @@ from diffurec.report.significance import (
     PrintedTTest,
     SignedRankTest,
     VariantComparison,
+    bootstrap_interval,
     check_paper_table4,
     compare_variant,
     comparison_pairs,
+    holm,
     paired_ttest,
+    rank_sum_test,
     reproduce,
     signed_rank_test,
+    t_interval,
     t_rounding_bound,
 )
 from pipeline.files.paper_tables import load_paper_tables
@@ -169,7 +173,7 @@ def test_compare_variant_names_its_reference_and_survives_json() -> None:
     values = {"HR@10": (0.2, 0.3, 0.5), "NDCG@10": (0.1, 0.2, 0.2)}
     control = {"HR@10": (0.1, 0.25, 0.3), "NDCG@10": (0.05, 0.1, 0.15)}
     a, b = np.array([0.5, 0.0, 1.0, 0.2]), np.array([0.25, 0.0, 0.5, 0.3])
-    # Positional, as benchmarks/grid_report.py calls it: the reference is DiffuRec.
+    # Positional, as benchmarks/device/grid_report.py calls it: the reference is DiffuRec.
     assert compare_variant("ml-100k", "v1", values, control, a, b).reference == "baseline"
     test = compare_variant("ml-100k", "v1", values, control, a, b, reference="control")
     assert test.reference == "control"
@@ -187,3 +191,53 @@ def test_the_papers_table4_check_ignores_columns_of_models_not_in_the_paper() ->
     means = {dataset: {**columns, "control": columns["v1"]} for dataset, columns in PAPER.means.items()}
     checks = check_paper_table4(means, PAPER.printed_table4, PAPER_HALF_UNIT)
     assert all({c.variant for c in check.candidates} == {"v1", "v2"} for check in checks)
+
+
+def test_holm_by_hand() -> None:
+    # Sorted: 0.005 x 4 = 0.02, 0.01 x 3 = 0.03, 0.03 x 2 = 0.06, 0.04 x 1 = 0.04 -> kept at 0.06 (monotone).
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    # An undefined test is no member of the family: m = 2 here, and it stays None.
+    assert holm([0.02, None, 0.6]) == pytest.approx([0.04, None, 0.6])
+    assert holm([0.5, 0.9]) == [1.0, 1.0] and holm([]) == []
+
+
+def test_bootstrap_interval_is_seeded_and_covers_the_mean() -> None:
+    rng = np.random.default_rng(3)
+    diff = rng.normal(0.2, 1.0, 400)
+    first = bootstrap_interval((diff,), resamples=1000, seed=5)
+    assert bootstrap_interval((diff,), resamples=1000, seed=5) == first
+    assert bootstrap_interval((diff,), resamples=1000, seed=6) != first
+    low, high = first
+    # The percentile interval of a mean is close to mean ± 1.96 standard errors.
+    half = 1.96 * diff.std(ddof=1) / math.sqrt(diff.size)
+    assert low < diff.mean() < high
+    assert (high - low) == pytest.approx(2 * half, rel=0.15)
+
+
+def test_bootstrap_interval_of_two_samples_and_of_a_constant() -> None:
+    a, b = np.full(50, 0.5), np.full(30, 0.25)
+    assert bootstrap_interval((a, b), resamples=200, seed=0) == (0.25, 0.25)
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(1.0, 0.1, 200), rng.normal(0.0, 0.1, 100)
+    low, high = bootstrap_interval((a, b), resamples=500, seed=0)
+    assert low < a.mean() - b.mean() < high and 0.9 < low and high < 1.1
+    with pytest.raises(ValueError, match="one or two non-empty"):
+        bootstrap_interval((a, b, a), resamples=500, seed=0)
+
+
+def test_t_interval_matches_scipy() -> None:
+    a, b = [0.3, 0.5, 0.4, 0.7], [0.2, 0.25, 0.35, 0.4]
+    low, high = t_interval(a, b)
+    expected = stats.ttest_rel(a, b).confidence_interval(0.95)
+    assert (low, high) == pytest.approx((expected.low, expected.high))
+    assert t_interval([1.0], [0.0]) is None
+
+
+def test_rank_sum_test_matches_scipy_and_says_which_sample_is_larger() -> None:
+    a, b = [3.0, 4.0, 5.0, 5.0, 6.0], [1.0, 2.0, 2.0, 5.0]
+    test = rank_sum_test(a, b)
+    expected = stats.mannwhitneyu(a, b, alternative="two-sided")
+    assert (test.u, test.p) == pytest.approx((expected.statistic, expected.pvalue))
+    # Of the 5 x 4 pairs `a` wins 3 + 3 + 3.5 + 3.5 + 4 (each 5 = 5 tie counts half): above half of 20.
+    assert test.u == 17.0 and test.u > test.n_a * test.n_b / 2
+    assert rank_sum_test([1.0], []).p is None and rank_sum_test([1.0, 1.0], [1.0]).undefined

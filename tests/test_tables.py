@@ -160,14 +160,34 @@ def test_output_is_deterministic_and_a_v2_change_touches_only_v2_lines(project: 
     run_stages(project)
     after = outputs(project)
     changed_files = 0
+    holm_changed = False
     for name, text in before.items():
-        old, new = text.splitlines(), after[name].splitlines()
+        # Table 4's p (Holm) cells are adjusted over every row's p: those alone may change on other lines.
+        old, new = _without_holm(text), _without_holm(after[name])
         assert len(old) == len(new), name
-        changed = [(a, b) for a, b in zip(old, new, strict=True) if a != b]
+        changed = [a for a, b in zip(old, new, strict=True) if a != b]
         changed_files += bool(changed)
-        for line, _ in changed:
+        for line in changed:
             assert "V2 (" in line or '"ml-100k/v2/' in line, f"{name}: a line not about v2 changed: {line}"
-    assert changed_files == 4
+        holm_changed |= [a for a in text.splitlines() if "V2 (" not in a] != [
+            b for b in after[name].splitlines() if "V2 (" not in b
+        ]
+    assert changed_files == 4 and holm_changed
+
+
+def _without_holm(text: str) -> list[str]:
+    """The lines of `text`, each table's p (Holm) cells blanked (the column its header names so)."""
+    lines, column = [], None
+    for line in text.splitlines():
+        cells = line.split(" | ")
+        if not line.startswith("|"):
+            column = None
+        elif column is None:
+            column = cells.index("p (Holm)") if "p (Holm)" in cells else -1
+        elif column >= 0:
+            cells[column] = "<holm>"
+        lines.append(" | ".join(cells))
+    return lines
 
 
 def test_single_seed_renders_na_with_a_note(tmp_path: Path) -> None:
@@ -261,12 +281,28 @@ def test_render_table4_formats_tiny_p_and_undefined_tests() -> None:
     comparison = VariantComparison(
         "ml-100k", "v2", tiny, {"HR@5": undefined}, SignedRankTest(10, 8, 0.002, 30.0, 1.2, 0.2301)
     )
-    # Keyed as benchmarks/grid_report.py keys them: only the values are read.
+    # Keyed as benchmarks/device/grid_report.py keys them: only the values are read.
     text = render_table4(["ml-100k"], ["baseline", "v2"], ["HR@5"], {("ml-100k", "v2"): comparison}, [])
     v2_vs_diffurec = "| MovieLens-100K | V2 (+cross-attention +offset noise) | DiffuRec (baseline) |"
     assert f"{v2_vs_diffurec} 6 | 25.0000 | 1.50e-06 | yes | 1.2300 |  |" in text
-    assert f"{v2_vs_diffurec} HR@5 | 1 | n/a | n/a | n/a | 1.0000 | one pair: no variance to test against |" in text
-    assert f"{v2_vs_diffurec} 10 | 8 | 30.0 | 1.2000 | 0.2301 | no | 0.2000 |  |" in text
+    # 4b and 4c: the Holm-adjusted p after the p; a family of one test (4c) leaves it as it is.
+    assert f"{v2_vs_diffurec} HR@5 | 1 | n/a | n/a | n/a | n/a | 1.0000 | one pair: no variance to test against |" in text
+    assert f"{v2_vs_diffurec} 10 | 8 | 30.0 | 1.2000 | 0.2301 | 0.2301 | no | 0.2000 |  |" in text
+    assert "this table's 0 tests with a p-value" in text and "this table's 1 test with a p-value" in text
+
+
+def test_table4_adjusts_each_tables_p_by_holm_over_its_rows() -> None:
+    # 4c's two p-values 0.01 and 0.04: Holm multiplies the smaller by 2 and keeps the larger (x 1).
+    def comparison(variant: str, p: float) -> VariantComparison:
+        undefined = PairedTTest(n=1, mean_diff=0.01, t=None, p=None, undefined="one pair")
+        return VariantComparison("ml-100k", variant, undefined, {"HR@5": PairedTTest(3, 0.01, 2.0, 3 * p)},
+                                 SignedRankTest(10, 8, 0.002, 30.0, 1.2, p))
+    text = render_table4(["ml-100k"], ["baseline", "v1", "v2"], ["HR@5"],
+                         {"a": comparison("v1", 0.01), "b": comparison("v2", 0.04)}, [])
+    table_4b, table_4c = text.split("## 4b")[1].split("## 4c")
+    assert "| 2.0000 | 0.0300 | 0.0600 | yes |" in table_4b and "| 2.0000 | 0.1200 | 0.1200 | no |" in table_4b
+    assert "| 1.2000 | 0.0100 | 0.0200 | yes |" in table_4c and "| 1.2000 | 0.0400 | 0.0400 | yes |" in table_4c
+    assert "this table's 2 tests with a p-value" in table_4c
 
 
 def _lines(text: str, prefix: str) -> list[str]:

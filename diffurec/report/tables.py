@@ -2,7 +2,8 @@
 
 Every line that concerns one variant is computed from that variant's runs alone (Table 4 rows
 also from the reference model's), and Markdown cells are not padded to a column width, so changing one
-variant's runs changes only that variant's lines. Numbers use fixed decimals; nothing depends on
+variant's runs changes only that variant's lines, except the p (Holm) cells of Table 4b and 4c: an
+adjustment over a family depends on every p in it. Numbers use fixed decimals; nothing depends on
 the clock, so the same inputs render byte for byte the same.
 """
 
@@ -21,6 +22,7 @@ from diffurec.report.significance import (
     SignedRankTest,
     VariantComparison,
     comparison_pairs,
+    holm,
 )
 from diffurec.variants import BASELINE, CONTROL, PAPER_LABELS, VARIANT_NAMES
 
@@ -234,7 +236,8 @@ def render_table4(
         )
     sections.append(_paper_check_section(paper_checks))
     notes = [
-        f"p < {ALPHA}: two-sided. No correction for multiple comparisons (6 metrics x compared pairs x datasets).",
+        f"p < {ALPHA}: two-sided, on the unadjusted p. 4b and 4c also give p (Holm), adjusted over the tests of "
+        "their table (each says how many); 4a, kept to compare with the paper, is not adjusted.",
         "Reference: the model a row tests against; Mean diff. = model − reference. DiffuRec (the paper's "
         f"baseline) is the reference of the paper's Table 4; the control ({VARIANT_NAMES[CONTROL]}: DiffuRec's "
         "network and training without the diffusion), when run, is one too, so that each model's gain over it "
@@ -291,6 +294,7 @@ def _our_tests(
     comparisons: Mapping[tuple[str, str, str], VariantComparison],
 ) -> list[str]:
     paper_rows, metric_rows, user_rows = [], [], []
+    metric_p, user_p = [], []
     for dataset in datasets:
         for variant, reference in pairs:
             c = comparisons[dataset, variant, reference]
@@ -298,10 +302,16 @@ def _our_tests(
             paper_rows.append([*names, *_ttest_cells(c.metric_means)])
             for metric in metrics:
                 metric_rows.append([*names, metric, *_ttest_cells(c.per_metric[metric])])
+                metric_p.append(c.per_metric[metric].p)
             user_rows.append([*names, *_signed_rank_cells(c.per_user)])
+            user_p.append(c.per_user.p)
+    # 4b and 4c: the adjusted p right after the p of each row (4b's 7th cell, 4c's 8th).
+    metric_rows = _holm_column(metric_rows, metric_p, 7)
+    user_rows = _holm_column(user_rows, user_p, 8)
     n = len(metrics)
     names = ["Dataset", "Compared model", "Reference"]
     t_header = ["n", "t", "p", f"p < {ALPHA}", "Mean diff. (pp)", "Note"]
+    holm_header = ["n", "t", "p", "p (Holm)", *t_header[3:]]
     return [
         "## 4a. The paper's test: paired t-test over the metric means\n\n"
         f"As in the paper's Table 4: the {n} seed-averaged metrics ({', '.join(metrics)}) of a model paired with the "
@@ -310,18 +320,34 @@ def _our_tests(
         "so this p-value overstates the evidence; 4b and 4c are the tests to rely on.\n\n"
         + markdown_table([*names, *t_header], "lllrrrlrl", paper_rows),
         "## 4b. Per metric: paired t-test across seeds\n\n"
-        "One pair per seed (model and reference trained with the same seed), n = number of seeds.\n\n"
-        + markdown_table([*names, "Metric", *t_header], "llllrrrlrl", metric_rows),
+        "One pair per seed (model and reference trained with the same seed), n = number of seeds. "
+        f"{_holm_text(metric_p)}\n\n"
+        + markdown_table([*names, "Metric", *holm_header], "llllrrrrlrl", metric_rows),
         f"## 4c. Per user: Wilcoxon signed-rank test on NDCG@{PER_USER_K}\n\n"
         f"One pair per test user: the user's NDCG@{PER_USER_K} averaged over seeds, model vs reference. Users "
         "whose two values tie are dropped (Wilcoxon); p from the normal approximation with tie correction. "
-        "z > 0: the compared model ranks the held-out item higher.\n\n"
+        f"z > 0: the compared model ranks the held-out item higher. {_holm_text(user_p)}\n\n"
         + markdown_table(
-            [*names, "Users", "Untied pairs", "W+", "z", *t_header[2:]],
-            "lllrrrrrlrl",
+            [*names, "Users", "Untied pairs", "W+", "z", *holm_header[2:]],
+            "lllrrrrrrlrl",
             user_rows,
         ),
     ]
+
+
+def _holm_column(rows: list[list[str]], pvalues: Sequence[float | None], at: int) -> list[list[str]]:
+    """`rows` with each row's Holm-adjusted p (over all of `pvalues`, one per row) inserted as cell `at`."""
+    return [[*row[:at], p_value_text(adjusted), *row[at:]] for row, adjusted in zip(rows, holm(pvalues), strict=True)]
+
+
+def _holm_text(pvalues: Sequence[float | None]) -> str:
+    family = sum(p is not None for p in pvalues)
+    return (
+        f"p (Holm): p adjusted by Holm's step-down method over the family of this table's {family} "
+        f"test{'' if family == 1 else 's'} with a "
+        "p-value (all its rows), so that reading it at alpha keeps the chance of any false rejection among them "
+        "below alpha."
+    )
 
 
 def _paper_check_section(checks: Sequence[PaperRowCheck]) -> str:
@@ -333,14 +359,14 @@ def _paper_check_section(checks: Sequence[PaperRowCheck]) -> str:
             DATASET_NAMES[check.dataset],
             PAPER_LABELS[check.printed_label],
             _t(printed.t),
-            _p(printed.p),
+            p_value_text(printed.p),
             _pp(printed.avg_diff_pp),
         ]
         by_variant = {c.variant: c for c in check.candidates}
         for variant in variants:
             r = by_variant[variant]
             t_range = f"t {_t(r.test.t)} ± {r.t_bound:.4f}"
-            cells.append(f"{t_range}, p {_p(r.p_low)}–{_p(r.p_high)}, {_pp(100 * r.test.mean_diff)} pp")
+            cells.append(f"{t_range}, p {p_value_text(r.p_low)}–{p_value_text(r.p_high)}, {_pp(100 * r.test.mean_diff)} pp")
         cells.append(", ".join(PAPER_LABELS[v] for v in check.matched) or "none")
         rows.append(cells)
     header = [
@@ -396,7 +422,7 @@ def _signed_rank_keys(prefix: str, test: SignedRankTest) -> dict[str, float]:
 
 def _ttest_cells(test: PairedTTest) -> list[str]:
     p = test.p
-    return [str(test.n), _t(test.t), _p(p), _significant(p), _pp(100.0 * test.mean_diff), test.undefined or ""]
+    return [str(test.n), _t(test.t), p_value_text(p), _significant(p), _pp(100.0 * test.mean_diff), test.undefined or ""]
 
 
 def _signed_rank_cells(test: SignedRankTest) -> list[str]:
@@ -406,7 +432,7 @@ def _signed_rank_cells(test: SignedRankTest) -> list[str]:
         str(test.nonzero),
         w_plus,
         _t(test.z),
-        _p(test.p),
+        p_value_text(test.p),
         _significant(test.p),
         _pp(100.0 * test.mean_diff),
         test.undefined or "",
@@ -469,7 +495,8 @@ def _t(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.4f}"
 
 
-def _p(value: float | None) -> str:
+def p_value_text(value: float | None) -> str:
+    """A p-value as the reports print it: 4 decimals, or 3 significant digits below 1e-4; n/a for None."""
     if value is None:
         return "n/a"
     return f"{value:.2e}" if value < 1e-4 else f"{value:.4f}"

@@ -25,6 +25,7 @@ from diffurec.errors import DataError
 from diffurec.metrics import ndcg, summarize
 from diffurec.report.ablation import SettingRun
 from diffurec.report.comparison import BaselineRun
+from diffurec.report.evidence import Training
 from diffurec.report.significance import PaperRowCheck, VariantComparison, comparison_pairs
 from diffurec.report.tables import VariantRuns
 from pipeline import layout
@@ -118,21 +119,22 @@ def read_metrics(path: Path, metrics: Sequence[str]) -> dict[str, float]:
     return {metric: _number(raw, metric, path, "evaluate") for metric in metrics}
 
 
-def read_ranks(path: Path, stage: str = "evaluate") -> pd.Series:
-    """A ranks.parquet written by `stage` as rank (int, 1 = best) indexed by user_id, sorted by user_id."""
+def read_ranks(path: Path, stage: str = "evaluate", column: str = "rank") -> pd.Series:
+    """A ranks.parquet written by `stage` as `column` (int, 1 = best; the ablation stage writes one
+    per setting) indexed by user_id, sorted by user_id."""
     if not path.is_file():
         raise DataError(f"{path}: not found; run the {stage} stage first (dvc repro {stage})")
     try:
-        frame = pd.read_parquet(path, columns=["user_id", "rank"])
+        frame = pd.read_parquet(path, columns=["user_id", column])
     except (pyarrow.ArrowException, OSError, ValueError, KeyError) as error:
         raise DataError(
-            f"{path}: not a Parquet table with columns user_id, rank ({error}); rerun the {stage} stage"
+            f"{path}: not a Parquet table with columns user_id, {column} ({error}); rerun the {stage} stage"
         ) from error
     if frame.empty or frame["user_id"].duplicated().any():
         raise DataError(f"{path}: needs one row per test user (empty or duplicated user_id); rerun the {stage} stage")
-    if not pd.api.types.is_integer_dtype(frame["rank"]) or (frame["rank"] < 1).any():
-        raise DataError(f"{path}: column rank must hold integers >= 1; rerun the {stage} stage")
-    return frame.set_index(frame["user_id"].astype(str))["rank"].sort_index()
+    if not pd.api.types.is_integer_dtype(frame[column]) or (frame[column] < 1).any():
+        raise DataError(f"{path}: column {column} must hold integers >= 1; rerun the {stage} stage")
+    return frame.set_index(frame["user_id"].astype(str))[column].sort_index()
 
 
 def seed_averaged_ndcg(runs: Path, dataset: str, variant: str, seeds: Sequence[int], k: int) -> pd.Series:
@@ -161,22 +163,39 @@ def load_variant_runs(
     runs: Path, dataset: str, variant: str, seeds: Sequence[int], metrics: Sequence[str]
 ) -> VariantRuns:
     """Every seed's train.json and metrics.json and the ensemble's metrics.json of one (dataset, variant)."""
-    trains = [
-        _read_train(layout.train_dir(dataset, variant, seed, runs) / "train.json", dataset, variant, seed)
-        for seed in seeds
-    ]
+    trains = _read_trains(runs, dataset, variant, seeds)
     stage = _train_stage(variant)
+    training = _training(trains, stage)
     return VariantRuns(
         seeds=tuple(seeds),
         metrics=seed_metrics(runs, dataset, variant, seeds, metrics),
         ensemble=read_metrics(layout.ensemble_dir(dataset, variant, runs) / "metrics.json", metrics),
-        time_to_best_s=tuple(_number(t, "time_to_best_s", p, stage) for p, t in trains),
+        time_to_best_s=training.time_to_best_s,
         total_time_s=tuple(_number(t, "total_time_s", p, stage) for p, t in trains),
-        best_epoch=tuple(_integer(t, "best_epoch", p, stage) for p, t in trains),
+        best_epoch=training.best_epoch,
         devices=tuple(_string(t, "device", p, stage) for p, t in trains),
         last_epoch=tuple(_last_epoch(t, p, stage) for p, t in trains),
         stopped_early=tuple(_optional(t, "stopped_early", bool, p, stage) or False for p, t in trains),
         patience=tuple(_optional(t, "patience", int, p, stage) for p, t in trains),
+    )
+
+
+def read_training(runs: Path, dataset: str, variant: str, seeds: Sequence[int]) -> Training:
+    """Every seed's seconds to its best validation epoch, and that epoch, from its train.json."""
+    return _training(_read_trains(runs, dataset, variant, seeds), _train_stage(variant))
+
+
+def _read_trains(runs: Path, dataset: str, variant: str, seeds: Sequence[int]) -> list[tuple[Path, dict]]:
+    return [
+        _read_train(layout.train_dir(dataset, variant, seed, runs) / "train.json", dataset, variant, seed)
+        for seed in seeds
+    ]
+
+
+def _training(trains: Sequence[tuple[Path, dict]], stage: str) -> Training:
+    return Training(
+        time_to_best_s=tuple(_number(t, "time_to_best_s", p, stage) for p, t in trains),
+        best_epoch=tuple(_integer(t, "best_epoch", p, stage) for p, t in trains),
     )
 
 

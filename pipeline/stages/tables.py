@@ -1,4 +1,5 @@
-"""Stage `tables`: the Markdown reports (Tables 2-4) and the top-level metrics.json for `dvc metrics`."""
+"""Stage `tables`: the Markdown reports (Tables 2-4) and the flat metrics summary, which the verdict
+stage writes into the top-level metrics.json for `dvc metrics`."""
 
 from __future__ import annotations
 
@@ -26,9 +27,9 @@ def tables(
     ttest_results: Annotated[Path, typer.Option(help="Output of the ttest stage.")] = layout.ttest_file(),
     paper_tables: Annotated[Path, typer.Option(help="The paper's printed numbers.")] = PAPER_TABLES,
     reports: Annotated[Path, typer.Option(help=f"Folder that receives {TABLE2}, {TABLE3}, {TABLE4}.")] = layout.REPORTS,
-    metrics_file: Annotated[Path, typer.Option(help="Flat metrics file for dvc metrics show/diff.")] = Path(
-        "metrics.json"
-    ),
+    metrics_file: Annotated[
+        Path, typer.Option(help="Flat metrics summary; the verdict stage adds its block and writes metrics.json.")
+    ] = layout.tables_metrics_file(),
     params: Annotated[Path, typer.Option(help="Parameters file (reads datasets, variants, seeds, eval.ks, eval.ensemble).")]
     = DEFAULT_PARAMS,
 ) -> None:
