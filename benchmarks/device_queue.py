@@ -17,7 +17,8 @@ each; the queue itself, and how to add an experiment to it, is device/experiment
 3. Here: `python benchmarks/device_queue.py ingest FILES_AT` copies the call's ledger file and
    its raw log into docs/ledger/ (never over an existing file), and
    `python benchmarks/device_queue.py report` renders every ledger file's fidelity experiments as
-   Markdown tables (docs/fidelity.md), `reproduction` the grid as docs/reproduction.md.
+   Markdown tables (docs/fidelity.md), `reproduction` the grid and its verdict on the paper's
+   claims as docs/reproduction.md.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from device import ROOT, experiments, fidelity_tables, grid_report
+from device import ROOT, experiments, fidelity_tables, grid_report, grid_verdict
 from device.call import run_call
 from device.ledger import LEDGER, ingest, read_ledger
 from device.lease import log
@@ -119,12 +120,17 @@ def reproduction_command(
     out: Annotated[Path, typer.Option(help="Markdown file to write.")] = ROOT / "docs" / "reproduction.md",
     link_base: Annotated[str, typer.Option(help="Prefix of the links to the ledger (from docs/: ledger/).")] = "ledger/",
     paper_tables: Annotated[Path, typer.Option(help="The paper's printed numbers.")] = ROOT / PAPER_TABLES,
+    splits: Annotated[Path, typer.Option(help="`prepare`'s split tables: the test users' head items (claim C6).")]
+    = SPLITS,
 ) -> None:
     """Render the paper's grid from every ledger file as docs/reproduction.md: seeds done per dataset,
-    then Tables 2-5 and the t-tests by the pipeline's table code (CPU)."""
+    then Tables 2-5 and the t-tests by the pipeline's table code, then the verdict on the paper's
+    claims by the verdict stage's code (CPU)."""
     records = read_ledger(ledger) if ledger.is_dir() else []
-    ks = experiments.profile_config(experiments.GRID_RECIPE).eval.ks
-    write_text(out, grid_report.render(records, ks, load_paper_tables(paper_tables), link_base))
+    config = experiments.profile_config(experiments.GRID_RECIPE, experiments.GRID_OVERRIDES)
+    paper = load_paper_tables(paper_tables)
+    tables = grid_report.render(records, config.eval.ks, paper, link_base)
+    write_text(out, f"{tables}\n{grid_verdict.render(records, config, paper, splits)}")
     log(f"wrote {out}")
 
 

@@ -1,20 +1,29 @@
 """Shared by the device lab's tests: a learnable split with a profile sized for the CPU, the lab's
-command line run in-process, and the ledger files a call wrote."""
+command line run in-process, the ledger files a call wrote, and ledger records of the grid's runs
+and baselines fabricated from given ranks."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import yaml
+from device.experiments import GRID_OVERRIDES, GRID_RECIPE
+from device.ledger import pack_ranks
 from typer.testing import CliRunner
 
 import device_queue
+from diffurec.metrics import summarize
 from tests.synthetic import cycle_split
 
 ROOT = Path(__file__).resolve().parents[1]
 METRICS = ("HR@5", "HR@10", "HR@20", "NDCG@5", "NDCG@10", "NDCG@20")
 CPU = ("train.device=cpu", "eval.device=cpu")
+KS = (5, 10, 20)
+# The test users of fabricated records, in the order the evaluate stage ranks them (sorted by id).
+USERS = [f"u{u:02d}" for u in range(1, 61)]
 
 
 def inputs(tmp_path: Path, epochs: int) -> tuple[Path, Path]:
@@ -44,3 +53,31 @@ def ledger_files(folder: Path) -> list[dict]:
 def run_records(ledger: dict) -> dict[str, dict]:
     """A ledger file's run records by run name."""
     return {run["spec"]["run"]: run for experiment in ledger["experiments"] for run in experiment["runs"]}
+
+
+def grid_record(dataset: str, variant: str, seed: int, ranks: np.ndarray, *, status: str = "done",
+                overrides: tuple[str, ...] = GRID_OVERRIDES) -> dict:
+    """A run of ours of the grid's recipe that ranked USERS' test items at `ranks`."""
+    packed = pack_ranks(pd.Series(ranks, index=pd.Index(USERS, name="user_id")))
+    return {
+        "spec": {"experiment": f"G-{dataset}", "run": f"paper-{variant}-seed{seed}", "kind": "ours", "dataset": dataset,
+                 "variant": variant, "seed": seed, "recipe": GRID_RECIPE, "overrides": list(overrides),
+                 "args": []},
+        "status": status, "card": "NVIDIA H200", "best_epoch": 40 + seed % 2, "seconds_to_best": 60.0 + seed,
+        "seconds_total": 62.0 + seed, "test": summarize(ranks, KS), "ranks": packed,
+    }
+
+
+def baseline_record(model: str, name: str, ranks: np.ndarray, *, settled: bool = True, stopped_early: bool = True,
+                    cut: bool = False, recipe: str = GRID_RECIPE, dataset: str = "amazon-beauty") -> dict:
+    """A RecBole baseline of the grid's recipe (RecBole model `model`, named `name`) that ranked USERS'
+    test items at `ranks`."""
+    return {
+        "spec": {"experiment": f"B-{dataset}", "run": f"recbole-{name}", "kind": "recbole",
+                 "dataset": dataset, "variant": name, "seed": 0, "recipe": recipe, "overrides": [], "args": []},
+        "status": "cut" if cut else "done", "settled": settled, "cut": cut, "card": "NVIDIA H200",
+        "best_epoch": 30, "epochs_finished": 41, "stopped_early": stopped_early, "seconds_total": 95.5,
+        "settings": {"model": model, "loss_type": "CE", "epochs": 300, "stopping_step": 10, "max_len": 100},
+        "test": summarize(ranks, KS),
+        "ranks": pack_ranks(pd.Series(ranks, index=pd.Index(USERS, name="user_id"))),
+    }

@@ -11,29 +11,15 @@ import pandas as pd
 import pytest
 
 from device import grid_report
-from device.experiments import GRID_OVERRIDES, GRID_RECIPE
 from device.ledger import pack_ranks, unpack_ranks
 from diffurec.metrics import ndcg, summarize
 from diffurec.report.significance import comparison_pairs, signed_rank_test
 from diffurec.variants import CONTROL, VARIANTS
 from pipeline.files.paper_tables import load_paper_tables
+from tests.device_support import KS, USERS, baseline_record, grid_record
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER = load_paper_tables(ROOT / "reference" / "paper_tables.yaml")
-KS = (5, 10, 20)
-USERS = [str(u) for u in range(1, 61)]
-
-
-def _record(dataset: str, variant: str, seed: int, ranks: np.ndarray, *, status: str = "done",
-            overrides: tuple[str, ...] = GRID_OVERRIDES) -> dict:
-    packed = pack_ranks(pd.Series(ranks, index=pd.Index(USERS, name="user_id")))
-    return {
-        "spec": {"experiment": f"G-{dataset}", "run": f"paper-{variant}-seed{seed}", "kind": "ours", "dataset": dataset,
-                 "variant": variant, "seed": seed, "recipe": GRID_RECIPE, "overrides": list(overrides),
-                 "args": []},
-        "status": status, "card": "NVIDIA H200", "best_epoch": 40 + seed % 2, "seconds_to_best": 60.0 + seed,
-        "seconds_total": 62.0 + seed, "test": summarize(ranks, KS), "ranks": packed,
-    }
 
 
 def _ranks(seed: int, shift: int) -> np.ndarray:
@@ -44,13 +30,13 @@ def _records() -> list[dict]:
     records = []
     for seed in (0, 1):
         for shift, variant in enumerate(VARIANTS):
-            records.append(_record("amazon-beauty", variant, seed, _ranks(seed, shift)))
+            records.append(grid_record("amazon-beauty", variant, seed, _ranks(seed, shift)))
     # Seed 2 of v1 alone: not complete, so in no table; a failed run and another recipe never count.
-    records.append(_record("amazon-beauty", "v1", 2, _ranks(2, 1)))
-    records.append(_record("amazon-beauty", "v2", 2, _ranks(2, 2), status="failed"))
-    records.append(_record("amazon-beauty", "baseline", 2, _ranks(2, 0), overrides=("train.epochs=120",)))
+    records.append(grid_record("amazon-beauty", "v1", 2, _ranks(2, 1)))
+    records.append(grid_record("amazon-beauty", "v2", 2, _ranks(2, 2), status="failed"))
+    records.append(grid_record("amazon-beauty", "baseline", 2, _ranks(2, 0), overrides=("train.epochs=120",)))
     # Seed 3 of the paper's three but not of the control: not complete either.
-    records.extend(_record("amazon-beauty", variant, 3, _ranks(3, shift)) for shift, variant in
+    records.extend(grid_record("amazon-beauty", variant, 3, _ranks(3, shift)) for shift, variant in
                    enumerate(("baseline", "v1", "v2")))
     return records
 
@@ -70,7 +56,7 @@ def test_complete_seeds_need_every_variant_of_the_grid_recipe():
     assert sorted(cells["amazon-beauty", CONTROL].runs) == [0, 1]
     assert grid_report.complete_seeds(cells, "ml-1m") == ()
     # A later record of the same seed replaces the earlier one.
-    later = _record("amazon-beauty", "v2", 0, _ranks(9, 9))
+    later = grid_record("amazon-beauty", "v2", 0, _ranks(9, 9))
     cells = grid_report.grid_cells([*_records(), later])
     assert cells["amazon-beauty", "v2"].runs[0] is later
 
@@ -123,29 +109,16 @@ def test_the_document_lists_seeds_done_and_renders_the_pipeline_tables():
     assert "No complete seed" not in text
 
 
-def _baseline(model: str, name: str, ranks: np.ndarray, *, settled: bool = True, stopped_early: bool = True,
-              cut: bool = False, recipe: str = GRID_RECIPE) -> dict:
-    return {
-        "spec": {"experiment": "B-amazon-beauty", "run": f"recbole-{name}", "kind": "recbole",
-                 "dataset": "amazon-beauty", "variant": name, "seed": 0, "recipe": recipe, "overrides": [], "args": []},
-        "status": "cut" if cut else "done", "settled": settled, "cut": cut, "card": "NVIDIA H200",
-        "best_epoch": 30, "epochs_finished": 41, "stopped_early": stopped_early, "seconds_total": 95.5,
-        "settings": {"model": model, "loss_type": "CE", "epochs": 300, "stopping_step": 10, "max_len": 100},
-        "test": summarize(ranks, KS),
-        "ranks": pack_ranks(pd.Series(ranks, index=pd.Index(USERS, name="user_id"))),
-    }
-
-
 def test_re_run_baselines_replace_their_reported_rows_and_meet_our_best_in_the_per_user_test():
     strong = np.maximum(_ranks(7, 0) // 3, 1)
     records = [
         *_records(),
-        _baseline("SASRec", "SASRec-CE", strong),
+        baseline_record("SASRec", "SASRec-CE", strong),
         # Cut by a call's time although it had the whole call: settled, shown, not converged.
-        _baseline("GRU4Rec", "GRU4Rec", _ranks(7, 1), stopped_early=False, cut=True),
+        baseline_record("GRU4Rec", "GRU4Rec", _ranks(7, 1), stopped_early=False, cut=True),
         # Neither a cut record that is not settled nor another recipe's baseline counts.
-        _baseline("BERT4Rec", "BERT4Rec", strong, settled=False, stopped_early=False, cut=True),
-        _baseline("BERT4Rec", "BERT4Rec", strong, recipe="profiles/official.yaml"),
+        baseline_record("BERT4Rec", "BERT4Rec", strong, settled=False, stopped_early=False, cut=True),
+        baseline_record("BERT4Rec", "BERT4Rec", strong, recipe="profiles/official.yaml"),
     ]
     text = grid_report.render(records, KS, PAPER, "ledger/")
     assert f"| SASRec-CE | re-run | {summarize(strong, KS)['HR@5']:.4f}" in text.replace("**", "")
@@ -169,8 +142,8 @@ def test_re_run_baselines_replace_their_reported_rows_and_meet_our_best_in_the_p
 
 def test_re_run_baselines_face_the_papers_printed_row_before_any_seed_is_complete():
     strong = np.maximum(_ranks(7, 0) // 3, 1)
-    records = [_baseline("SASRec", "SASRec-CE", strong),
-               _baseline("GRU4Rec", "GRU4Rec", _ranks(7, 1), stopped_early=False, cut=True)]
+    records = [baseline_record("SASRec", "SASRec-CE", strong),
+               baseline_record("GRU4Rec", "GRU4Rec", _ranks(7, 1), stopped_early=False, cut=True)]
     text = grid_report.render(records, KS, PAPER, "ledger/")
     assert "No complete seed of the grid has come back" in text
     ours = summarize(strong, KS)

@@ -11,6 +11,7 @@ rendered from it. `benchmarks/device_queue.py` is its one command line; each mod
 - official_log: the official code's printout read into a ledger record
 - call: one device call, the queue run within its budget into a new ledger file
 - fidelity_tables, grid_report: the ledger rendered (docs/fidelity.md's tables, docs/reproduction.md)
+- grid_verdict: the paper's claims judged on the ledger's grid by the verdict stage's code (docs/reproduction.md)
 
 The modules import each other as `device.<module>`: `benchmarks/` is on the path when a benchmark
 script runs, and tests/conftest.py puts it there for the tests.

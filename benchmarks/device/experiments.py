@@ -121,9 +121,9 @@ GRID_RECIPE = "profiles/paper.yaml"
 GRID_OVERRIDES = E4_BASE
 
 
-def profile_config(profile: str) -> Config:
-    """A profile as it stands, no overrides: what a RecBole baseline of it runs with."""
-    return Config.from_dict(load_raw(ROOT / profile, []))
+def profile_config(profile: str, overrides: tuple[str, ...] = ()) -> Config:
+    """A profile with `overrides`; with none, as it stands: what a RecBole baseline of it runs with."""
+    return Config.from_dict(load_raw(ROOT / profile, list(overrides)))
 
 
 def grid(dataset: str, seeds: tuple[int, ...]) -> Experiment:

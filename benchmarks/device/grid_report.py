@@ -87,13 +87,19 @@ def variant_runs(cell: GridCell, seeds: Sequence[int], metrics: Sequence[str]) -
     )
 
 
-def per_user_ndcg(cell: GridCell, seeds: Sequence[int]) -> tuple[str, np.ndarray]:
-    """(digest of the ranked users, per-user NDCG@PER_USER_K averaged over `seeds`)."""
+def seed_ranks(cell: GridCell, seeds: Sequence[int]) -> tuple[str, np.ndarray]:
+    """(digest of the ranked users, test ranks [seeds, users]); refused unless every seed ranked the
+    same users in the same order."""
     digests = {cell.runs[seed]["ranks"]["users_sha256"] for seed in seeds}
     if len(digests) != 1:
         raise ValueError(f"{cell.dataset}/{cell.variant}: seeds {list(seeds)} ranked different users")
-    stacked = np.stack([ndcg(unpack_ranks(cell.runs[seed]["ranks"]), significance.PER_USER_K) for seed in seeds])
-    return digests.pop(), stacked.mean(axis=0)
+    return digests.pop(), np.stack([unpack_ranks(cell.runs[seed]["ranks"]) for seed in seeds])
+
+
+def per_user_ndcg(cell: GridCell, seeds: Sequence[int]) -> tuple[str, np.ndarray]:
+    """(digest of the ranked users, per-user NDCG@PER_USER_K averaged over `seeds`)."""
+    digest, ranks = seed_ranks(cell, seeds)
+    return digest, ndcg(ranks, significance.PER_USER_K).mean(axis=0)
 
 
 def dataset_results(dataset: str, cells: Mapping[tuple[str, str], GridCell], seeds: Sequence[int],
@@ -146,10 +152,10 @@ def _user_test(methods: Sequence[comparison.Method], cells: Mapping[tuple[str, s
     best, rival = pair
     cell = cells[dataset, next(v for v in VARIANTS if VARIANT_NAMES[v] == best.name)]
     packed = reruns[rival.name]["ranks"]
-    if {cell.runs[seed]["ranks"]["users_sha256"] for seed in seeds} != {packed["users_sha256"]}:
+    digest, ranks = seed_ranks(cell, seeds)
+    if digest != packed["users_sha256"]:
         raise ValueError(f"{dataset}: {rival.name} ranked other users than {cell.variant}")
-    return comparison.user_test(best.name, np.stack([unpack_ranks(cell.runs[seed]["ranks"]) for seed in seeds]),
-                                rival.name, unpack_ranks(packed))
+    return comparison.user_test(best.name, ranks, rival.name, unpack_ranks(packed))
 
 
 def _baselines_note(reruns: Mapping[str, dict[str, Any]]) -> str:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from diffurec.datasets import DATASET_NAMES
-from diffurec.report.claims import CLAIMS
+from diffurec.report.claims import CLAIMS, Claim
 from diffurec.report.evidence import DatasetEvidence
 from diffurec.report.tables import markdown_table, p_value_text
 from diffurec.report.verdict import (
@@ -52,6 +52,19 @@ def render_verdict(verdict: Verdict, evidence: Sequence[DatasetEvidence], notes:
     parts.append(_setup_section(evidence))
     parts.append("## Notes\n\n" + "".join(f"- {line}\n" for line in [*_rules(verdict), *notes]))
     return "\n".join(part for part in parts if part)
+
+
+def untestable_summary(verdict: Verdict) -> str:
+    """The summary of a verdict none of whose rows is testable: one row per claim and reason, naming
+    the datasets it holds for, in place of one row per claim, dataset and subject that all say the same."""
+    groups: dict[tuple[Claim, str], list[str]] = {}
+    for row in verdict.rows:
+        datasets = groups.setdefault((row.claim, "; ".join(verdict.row_reasons(row))), [])
+        if _dataset(row.dataset) not in datasets:
+            datasets.append(_dataset(row.dataset))
+    rows = [[claim.id, claim.words, claim.section, ", ".join(datasets), reasons]
+            for (claim, reasons), datasets in groups.items()]
+    return markdown_table(["Claim", "The paper's words", "Section", "Datasets", "Why not testable here"], "lllll", rows)
 
 
 def metrics_block(verdict: Verdict) -> dict[str, dict[str, Any]]:
