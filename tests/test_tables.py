@@ -17,10 +17,10 @@ import pipeline.stages.ttest  # noqa: F401
 from diffurec.errors import DataError
 from diffurec.metrics import summarize
 from diffurec.report.significance import PairedTTest, SignedRankTest, VariantComparison, paired_ttest
+from diffurec.report.markdown import markdown_table
 from diffurec.report.tables import (
     PaperTables,
     VariantRuns,
-    markdown_table,
     metric_names,
     render_table2,
     render_table3,

@@ -29,7 +29,7 @@ from diffurec.datasets import DATASET_NAMES
 from diffurec.metrics import ndcg
 # Module by module, so that each name says which part of the table code it comes from: Table 5's
 # (comparison), the tests' (significance) or the other tables' (tables).
-from diffurec.report import comparison, significance, tables
+from diffurec.report import comparison, markdown, significance, tables
 from diffurec.variants import BASELINE, VARIANT_NAMES, VARIANTS
 
 
@@ -188,7 +188,7 @@ def render_baselines(reruns: Mapping[tuple[str, str], dict[str, Any]], paper: ta
     header = ["Dataset", "Baseline", "Card", "Best epoch", "Epochs run", "Converged", "Training (s)",
               *(f"{m}: re-run / paper" for m in metrics)]
     return ["## RecBole baselines re-run at the paper's scale", "",
-            tables.markdown_table(header, "lll" + "rrlr" + "r" * len(metrics), rows),
+            markdown.markdown_table(header, "lll" + "rrlr" + "r" * len(metrics), rows),
             "Each baseline ran once on the grid's split with the recipe's recbole settings (the ledger record's "
             "`settings`), on the card named (`cpu`: a CPU call; its ledger file gives the machine), and was tested at "
             "its best validation epoch. \"Paper\" is the number Table 5 prints for that RecBole model (SASRec-CE is "
@@ -221,7 +221,7 @@ def render(records: Sequence[dict[str, Any]], ks: Sequence[int], paper: tables.P
         seeds = complete[dataset]
         rows.append([DATASET_NAMES[dataset], str(len(seeds)), ", ".join(map(str, seeds)) or "—",
                      *("; ".join(map(str, finished[v])) or "—" for v in VARIANTS), ", ".join(baselines) or "—"])
-    lines += [tables.markdown_table(["Dataset", "Complete seeds", "Which", *(f"{VARIANT_NAMES[v]}: seeds run" for v in VARIANTS),
+    lines += [markdown.markdown_table(["Dataset", "Complete seeds", "Which", *(f"{VARIANT_NAMES[v]}: seeds run" for v in VARIANTS),
                               "RecBole baselines run"], "lrl" + "l" * len(VARIANTS) + "l", rows),
               "A seed is complete when every model (the paper's three and the control) has a finished run of it; "
               "only complete seeds enter the tables, so that the models pair up seed by seed. The RecBole baselines "

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 import pandas as pd
 
 from diffurec.datasets import DATASET_NAMES
-from diffurec.report.tables import markdown_table, mean_std
+from diffurec.report.markdown import markdown_table
+from diffurec.report.tables import mean_std
 from diffurec.variants import CONTROL, VARIANT_NAMES, find_variant
 
 # The control's one setting: the name of its results.json entry and ranks.parquet column.

@@ -26,7 +26,8 @@ from diffurec.report.groups import (
     popularity_grouping,
 )
 from diffurec.report.popularity import popularity_scores
-from diffurec.report.tables import markdown_table, metric_names
+from diffurec.report.markdown import markdown_table
+from diffurec.report.tables import metric_names
 from diffurec.sequences import SequenceData
 from diffurec.variants import VARIANT_NAMES
 

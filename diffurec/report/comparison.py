@@ -21,7 +21,7 @@ import numpy as np
 from diffurec.datasets import DATASET_NAMES
 from diffurec.metrics import ndcg
 from diffurec.report.significance import PER_USER_K, PairedTTest, SignedRankTest, paired_ttest, signed_rank_test
-from diffurec.report.tables import markdown_table
+from diffurec.report.markdown import markdown_table
 from diffurec.variants import find_variant
 
 DECIMALS = 4

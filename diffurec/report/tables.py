@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from diffurec.datasets import DATASET_NAMES
+from diffurec.report.markdown import markdown_table
 from diffurec.report.significance import (
     PER_USER_K,
     PairedTTest,
@@ -75,14 +76,6 @@ class PaperTables:
     printed_table4: Mapping[str, Mapping[str, PrintedTTest]]  # dataset -> label as printed -> row
     # Table 5's other methods, as printed: dataset -> method -> metric -> value.
     reported: Mapping[str, Mapping[str, Mapping[str, float]]]
-
-
-def markdown_table(header: Sequence[str], align: str, rows: Sequence[Sequence[str]]) -> str:
-    """A GitHub table, one line per row, cells unpadded; `align` has one 'l' or 'r' per column."""
-    marks = {"l": "---", "r": "---:"}
-    lines = [_row(header), _row(marks[a] for a in align)]
-    lines.extend(_row(row) for row in rows)
-    return "\n".join(lines) + "\n"
 
 
 def render_table2(
@@ -477,10 +470,6 @@ def mean_std(values: Sequence[float], fmt) -> str:
     """"mean ± sample std" of `values`, each formatted by `fmt`; "± n/a" for a single value."""
     spread = "n/a" if len(values) < 2 else fmt(statistics.stdev(values))
     return f"{fmt(statistics.fmean(values))} ± {spread}"
-
-
-def _row(cells) -> str:
-    return "| " + " | ".join(cells) + " |"
 
 
 def _metric(value: float) -> str:

@@ -12,7 +12,8 @@ from typing import Any
 from diffurec.datasets import DATASET_NAMES
 from diffurec.report.claims import CLAIMS, Claim
 from diffurec.report.evidence import DatasetEvidence
-from diffurec.report.tables import markdown_table, p_value_text
+from diffurec.report.markdown import markdown_table
+from diffurec.report.tables import p_value_text
 from diffurec.report.verdict import (
     CONTRADICTED,
     MIN_SEEDS,
