@@ -23,6 +23,12 @@ each; the queue itself, and how to add an experiment to it, is device/experiment
 
 from __future__ import annotations
 
+import os
+
+# A device call computes on its GPU, outside the CPU pins (README): its CPU work keeps the
+# machine's own kernels and threads. Set before anything imports pipeline or torch.
+os.environ.setdefault("DIFFUREC_CPU_PINS", "off")
+
 from pathlib import Path
 from typing import Annotated
 

@@ -63,6 +63,7 @@ from torch import nn
 
 from diffurec.config import ModelConfig
 from diffurec.diffusion import standard_normal
+from diffurec.dropout import Dropout, dropout
 
 
 class EncodedHistory(NamedTuple):
@@ -112,12 +113,18 @@ class Attention(nn.Module):
         keep [B, L] -> [B, Lq, H]."""
         batch, length, hidden = query.shape
         q = self._split(self.query(query))
-        dropout = self.dropout if self.training else 0.0
-        if mask == "keys":
-            key_mask = keep[:, None, None, :]
-            attended = F.scaled_dot_product_attention(q, keys, values, attn_mask=key_mask, dropout_p=dropout)
+        key_mask = keep[:, None, None, :] if mask == "keys" else None
+        if self.training and self.dropout > 0.0 and q.device.type == "cpu":
+            # Written out so that the probabilities' dropout mask is diffurec.dropout's: the fused
+            # kernel's would be torch's processor-dependent one.
+            scores = q @ keys.transpose(-2, -1) / math.sqrt(q.shape[-1])
+            if key_mask is not None:
+                scores = scores.masked_fill(~key_mask, float("-inf"))
+            attended = dropout(scores.softmax(dim=-1), self.dropout) @ values
         else:
-            attended = F.scaled_dot_product_attention(q, keys, values, dropout_p=dropout)
+            p = self.dropout if self.training else 0.0
+            attended = F.scaled_dot_product_attention(q, keys, values, attn_mask=key_mask, dropout_p=p)
+        if mask != "keys":
             real_rows = keep[:, None, -length:, None]
             attended = torch.where(real_rows, attended, values.mean(dim=2, keepdim=True).to(attended.dtype))
         return self.out(attended.transpose(1, 2).reshape(batch, length, hidden))
@@ -128,7 +135,7 @@ _ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "gelu_tanh": lambda: nn.GELU(a
 
 def optional_dropout(p: float, on: bool) -> nn.Module:
     """Dropout(p) where a switch puts one, else a no-op (which draws no random numbers)."""
-    return nn.Dropout(p) if on else nn.Identity()
+    return Dropout(p) if on else nn.Identity()
 
 
 class Block(nn.Module):
@@ -149,7 +156,7 @@ class Block(nn.Module):
             optional_dropout(config.dropout, config.ffn_dropout),
             nn.Linear(4 * hidden, hidden),
         )
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = Dropout(config.dropout)
         self.output_dropout = optional_dropout(config.dropout, config.block_dropout)
 
     def forward(self, x: torch.Tensor, keep: torch.Tensor, mask: str, last_only: bool = False) -> torch.Tensor:
@@ -182,18 +189,18 @@ class Approximator(nn.Module):
         self.mask = config.mask
         self.item_embedding = nn.Embedding(n_items + 1, hidden)
         self.position = nn.Embedding(config.max_len, hidden) if config.positional else None
-        self.embedding_dropout = nn.Dropout(config.emb_dropout)
+        self.embedding_dropout = Dropout(config.emb_dropout)
         self.embedding_norm = nn.LayerNorm(hidden, eps=config.norm_eps)
         self.step_mlp = (
             nn.Sequential(nn.Linear(hidden, 4 * hidden), nn.SiLU(), nn.Linear(4 * hidden, hidden)) if diffusion else None
         )
         self.cross = Attention(hidden, config.heads, config.dropout) if cross_attention and diffusion else None
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = Dropout(config.dropout)
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.blocks))
         # Post-LN blocks end normalised; pre-LN ones get the official code's closing dropout + LayerNorm.
         pre_norm = config.norm == "pre"
         self.head = (
-            nn.Sequential(nn.Dropout(config.dropout), nn.LayerNorm(hidden, eps=config.norm_eps)) if pre_norm else nn.Identity()
+            nn.Sequential(Dropout(config.dropout), nn.LayerNorm(hidden, eps=config.norm_eps)) if pre_norm else nn.Identity()
         )
         self._init_weights(config.init)
 

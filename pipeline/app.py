@@ -8,6 +8,8 @@ import sys
 import typer
 
 from diffurec.errors import ReproError
+from pipeline import STARTED
+from pipeline.files.cost_records import record_stage
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -34,10 +36,16 @@ def _terminate(signum: int, frame: object) -> None:
 
 def main(cli: typer.Typer = app) -> None:
     """Run a CLI (the stages' by default); a user error becomes one line on stderr and exit status 2.
-    SIGTERM (`kill`, a queue worker stopped) exits with status 143 after the same clean-up as Ctrl-C."""
+    SIGTERM (`kill`, a queue worker stopped) exits with status 143 after the same clean-up as Ctrl-C.
+    A stage that DVC started and that succeeded records its cost (`pipeline.files.cost_records`)."""
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         cli()
+    except SystemExit as exit:
+        # Click ends every command, successful or not, with SystemExit; 0 (or None) is success.
+        if exit.code in (0, None):
+            record_stage(STARTED)
+        raise
     except ReproError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)

@@ -20,6 +20,9 @@ What breaks, and what this module does about it:
 - RecBole logs through the root logger, writes TensorBoard events to `./log_tensorboard` and
   draws one coloured bar per epoch: `recbole_session` sends its log to one file, discards the
   TensorBoard events and shows a single progress bar over all training batches.
+- RecBole's models drop out through `nn.Dropout`, whose CPU mask depends on the processor's
+  maker (`diffurec.dropout`): `recbole_session` gives them `diffurec.dropout.dropout` instead, so
+  a baseline trains alike on Intel and AMD machines.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ from unittest import mock
 import numpy as np
 import torch
 from tqdm import tqdm
+
+from diffurec.dropout import dropout
 
 # Names numpy 2 removed that RecBole 1.2.1 still reads, and the types they stood for.
 NUMPY_ALIASES = {"float_": np.float64, "complex_": np.complex128, "unicode_": np.str_}
@@ -152,6 +157,8 @@ def recbole_session(log_file: Path, description: str, threads: int = 0) -> Itera
             warnings.catch_warnings(),
             mock.patch.object(recbole_trainer, "get_tensorboard", lambda logger: _NullWriter()),
             mock.patch.object(recbole_trainer, "tqdm", bar.wrap),
+            # nn.Dropout.forward calls torch.nn.functional.dropout by name.
+            mock.patch.object(torch.nn.functional, "dropout", dropout),
         ):
             warnings.simplefilter("default")
             yield bar

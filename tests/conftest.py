@@ -7,6 +7,7 @@ path, and import their sibling modules by name (`from common import ...`, the de
 """
 
 import importlib.util
+import os
 import sys
 from pathlib import Path
 
@@ -14,6 +15,10 @@ import pytest
 
 REQUIRED = ("torch", "numpy", "pandas", "typer", "yaml")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+# The tests check behaviour, not that two machines agree: they run the stages without the CPU pins
+# (pipeline/cpu_pins.py), at the machine's own speed; tests/test_cpu_pins.py checks the pins.
+# DIFFUREC_CPU_PINS=on runs them pinned.
+os.environ.setdefault("DIFFUREC_CPU_PINS", "off")
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -3,6 +3,7 @@ benchmarks/op_count.py and benchmarks/sensitivity.py on a small synthetic split.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -111,3 +112,23 @@ def test_compare_refuses_an_arm_without_settings(tmp_path):
         capture_output=True, text=True, cwd=ROOT,
     )
     assert done.returncode != 0 and "expected NAME:KEY=VALUE" in done.stderr
+
+
+def test_cpu_parity_prints_the_same_hashes_twice_and_our_dropout_mask(tmp_path):
+    import hashlib
+
+    import torch
+
+    from diffurec.dropout import dropout
+
+    cycle_split(40, 12, seed=1).to_parquet(tmp_path / "split.parquet", index=False)
+    command = [sys.executable, str(ROOT / "benchmarks" / "cpu_parity.py"), str(tmp_path / "split.parquet"),
+               "--variant", "v1", *TINY]
+    pinned = {**os.environ, "DIFFUREC_CPU_PINS": "on"}  # the tests run unpinned (conftest.py)
+    first, second = (subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=True, env=pinned).stdout
+                     for _ in range(2))
+    assert first == second and "CPU pins: ATEN_CPU_CAPABILITY=avx2" in first
+    torch.manual_seed(0)
+    mask = hashlib.md5(dropout(torch.ones(4096), 0.1).numpy().tobytes()).hexdigest()[:12]
+    assert re.search(rf"^dropout {mask}  bernoulli [0-9a-f]{{12}}$", first, re.M)
+    assert re.search(r"^v1: training [0-9a-f]{12}  ranks [0-9a-f]{12}$", first, re.M)

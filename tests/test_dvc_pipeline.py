@@ -56,12 +56,15 @@ def committed_repo(tmp_path: Path) -> Path:
             shutil.copy2(source, repo / name)
     subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
     (repo / "dvc.lock").unlink(missing_ok=True)
-    # Placeholder outputs: a folder output gets one file, a file output some bytes.
+    # Placeholder outputs: a folder output gets one file, a file output some bytes. So does a
+    # dependency that no stage writes as an output (runs/cost: every stage's cost record).
     listing = subprocess.run(
-        [sys.executable, "-c", "from dvc.repo import Repo\n"
-         "for stage in Repo('.').index.stages:\n"
-         "    for out in stage.outs:\n"
-         "        print(out.def_path)"],
+        [sys.executable, "-c", "import os\nfrom dvc.repo import Repo\n"
+         "stages = Repo('.').index.stages\n"
+         "outs = [out.def_path for stage in stages for out in stage.outs]\n"
+         "near = lambda a, b: a == b or a.startswith(b + '/') or b.startswith(a + '/')\n"
+         "deps = {dep.def_path for stage in stages for dep in stage.deps if not os.path.exists(dep.def_path)}\n"
+         "print(*outs, *sorted(d for d in deps if not any(near(d, out) for out in outs)))"],
         cwd=repo, capture_output=True, text=True, check=True,
     ).stdout.split()
     for name in listing:
