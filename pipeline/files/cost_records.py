@@ -5,7 +5,9 @@ the cost stage.
 A stage knows it runs under DVC, and its name there, from the DVC_STAGE variable DVC sets for
 every stage command (e.g. `train-v1@ml-100k-0`); a command run by hand writes no record. A stage
 restored from DVC's run-cache does not run, so it writes none either: the cost report counts what
-this machine computed.
+this machine computed. The records are no DVC output (declaring one per stage would put measured
+seconds in every stage's outputs): `dvc checkout` of another experiment leaves the latest records
+in place, and the cost stage then reports those.
 """
 
 from __future__ import annotations
