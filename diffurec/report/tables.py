@@ -275,8 +275,10 @@ def _comparison_keys(c: VariantComparison) -> dict[str, float]:
     `dataset/variant/vs_REFERENCE/...` against any other reference."""
     key = f"{c.dataset}/{c.variant}" + ("" if c.reference == BASELINE else f"/vs_{c.reference}")
     return {
-        **_test_keys(f"{key}/ttest_metric_means", c.metric_means),
-        **_signed_rank_keys(f"{key}/wilcoxon_NDCG@{PER_USER_K}", c.per_user),
+        **_test_keys(f"{key}/ttest_metric_means", "avg_diff_pp", c.metric_means.mean_diff,
+                     "t", c.metric_means.t, c.metric_means.p),
+        **_test_keys(f"{key}/wilcoxon_NDCG@{PER_USER_K}", "mean_diff_pp", c.per_user.mean_diff,
+                     "z", c.per_user.z, c.per_user.p),
     }
 
 
@@ -397,19 +399,14 @@ def _swap_finding(checks: Sequence[PaperRowCheck]) -> str:
     )
 
 
-def _test_keys(prefix: str, test: PairedTTest) -> dict[str, float]:
-    keys = {f"{prefix}/avg_diff_pp": 100.0 * test.mean_diff}
-    if test.t is not None:
-        keys[f"{prefix}/t"] = test.t
-        keys[f"{prefix}/p"] = test.p
-    return keys
-
-
-def _signed_rank_keys(prefix: str, test: SignedRankTest) -> dict[str, float]:
-    keys = {f"{prefix}/mean_diff_pp": 100.0 * test.mean_diff}
-    if test.z is not None:
-        keys[f"{prefix}/z"] = test.z
-        keys[f"{prefix}/p"] = test.p
+def _test_keys(prefix: str, diff_name: str, mean_diff: float, statistic_name: str,
+               statistic: float | None, p: float | None) -> dict[str, float]:
+    """One test's metrics.json keys: its mean difference in percentage points, then its statistic
+    and p where the test is defined."""
+    keys = {f"{prefix}/{diff_name}": 100.0 * mean_diff}
+    if statistic is not None:
+        keys[f"{prefix}/{statistic_name}"] = statistic
+        keys[f"{prefix}/p"] = p
     return keys
 
 

@@ -5,23 +5,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
 from diffurec.errors import DataError
 from diffurec.report.significance import PrintedTTest
 from diffurec.report.tables import PaperTables
+from pipeline.files.yaml_file import read_yaml
 
 PAPER_TABLES = Path("reference/paper_tables.yaml")
 
 
 def load_paper_tables(path: Path) -> PaperTables:
     """Every table of the file, checked for shape; value lists follow its `metrics`."""
-    if not path.is_file():
-        raise DataError(f"{path}: not found; restore it from git (git checkout -- {path})")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        raise DataError(f"{path}: not valid YAML ({error}); restore it from git") from error
+    raw = read_yaml(path, DataError, f"restore it from git (git checkout -- {path})", "restore it from git")
     try:
         metrics = tuple(str(m) for m in raw["metrics"])
         reported = _per_metric(raw["table5_reported"], metrics)
