@@ -42,13 +42,14 @@ def _changed_stages(repo: Path) -> set[str]:
     return set(json.loads(_dvc(repo, "status", "--json")))
 
 
-@pytest.fixture
-def committed_repo(tmp_path: Path) -> Path:
-    """A copy of the project whose every stage is recorded as up to date with params.yaml."""
+@pytest.fixture(scope="module")
+def committed_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the project whose every stage is recorded as up to date with params.yaml (built
+    once: committing every placeholder takes DVC most of a test's time)."""
     files = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.split()
-    repo = tmp_path / "repo"
+    repo = tmp_path_factory.mktemp("committed") / "repo"
     for name in files:
         source = ROOT / name
         if source.is_file():
@@ -77,6 +78,14 @@ def committed_repo(tmp_path: Path) -> Path:
             (path / "placeholder").write_text(name)
     _dvc(repo, "commit", "--force", "--quiet")
     assert _changed_stages(repo) == set()
+    return repo
+
+
+@pytest.fixture
+def committed_repo(committed_template: Path, tmp_path: Path) -> Path:
+    """The committed template's own copy, for a test that changes its params."""
+    repo = tmp_path / "repo"
+    shutil.copytree(committed_template, repo, symlinks=True)
     return repo
 
 
