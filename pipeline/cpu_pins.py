@@ -10,7 +10,7 @@ the first `import torch` or `import numpy` of the process: `pipeline/__init__.py
 The common level is AVX2 with FMA, which every x86-64 machine this project runs on has. MKL is
 the exception: it honours a pinned AVX2 branch on Intel processors only and silently runs its own
 choice elsewhere, so the one branch its documentation promises alike on Intel and non-Intel
-processors, COMPATIBLE (SSE2), is the pin (its cost: docs/benchmarks.md, "Pinned CPU kernels").
+processors, COMPATIBLE (SSE2), is the pin (its cost: docs/benchmarks.md, "What the pins cost").
 
 The thread count is part of the pin: MKL's reproducibility holds for a fixed count only, and
 ATen splits large reductions by thread. GPU runs are outside the pin (cuBLAS and cuDNN are not
