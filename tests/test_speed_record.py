@@ -41,8 +41,9 @@ def test_each_arm_is_recorded_with_its_warm_figures(tmp_path):
         # Validated after the last two epochs only; the warm figures are the last epoch's.
         assert [epoch["valid_NDCG@10"] is None for epoch in epochs] == [True, False, False]
         assert row["epoch_s"] == epochs[-1]["train_s"] and row["evaluation_s"] == epochs[-1]["valid_s"]
-        assert row["samples_per_s"] == pytest.approx(331 / row["epoch_s"], rel=1e-3)
-        assert row["users_per_s"] == pytest.approx(40 / row["evaluation_s"], rel=1e-3)
+        # The rates are recorded to 0.1 (a loaded machine's 19.04 users/s is 19.0): rel alone fails there.
+        assert row["samples_per_s"] == pytest.approx(331 / row["epoch_s"], rel=1e-3, abs=0.051)
+        assert row["users_per_s"] == pytest.approx(40 / row["evaluation_s"], rel=1e-3, abs=0.051)
 
 
 def _row(dataset: str, status: str = "done", epoch_s: float = 1.0, evaluation_s: float = 0.5, **keys) -> dict:
