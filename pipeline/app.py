@@ -44,7 +44,12 @@ def main(cli: typer.Typer = app) -> None:
     except SystemExit as exit:
         # Click ends every command, successful or not, with SystemExit; 0 (or None) is success.
         if exit.code in (0, None):
-            record_stage(STARTED)
+            try:
+                record_stage(STARTED)
+            except OSError as error:
+                # The stage's own outputs are written; only the cost page will miss it.
+                print(f"warning: this stage's cost record was not written ({error}); "
+                      "reports/cost.md will not list it", file=sys.stderr)
         raise
     except ReproError as error:
         print(f"error: {error}", file=sys.stderr)

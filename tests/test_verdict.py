@@ -198,6 +198,17 @@ def test_c4b_is_an_equivalence_and_c6_compares_head_with_long_tail() -> None:
     assert _rows(judge([tail_better], PAPER, SETTINGS))["C6/amazon-beauty"] == CONTRADICTED
 
 
+def test_c6_needs_two_users_in_each_group() -> None:
+    ev = _evidence()
+    one_head = np.zeros(USERS, dtype=bool)
+    one_head[0] = True
+    verdict = judge([dataclasses.replace(ev, head=one_head)], PAPER, SETTINGS)
+    row = _row(verdict, "C6/amazon-beauty")
+    assert verdict.row_status(row) == NOT_TESTABLE
+    assert verdict.row_reasons(row) == [f"1 head and {USERS - 1} long-tail test users: a comparison needs at least 2 "
+                                        "in each group"]
+
+
 def test_the_bootstrap_seed_fixes_the_page() -> None:
     ev = _evidence()
     page = render_verdict(judge([ev], PAPER, SETTINGS), [ev])

@@ -458,8 +458,8 @@ def _c5(cx: _Context) -> list[Row]:
 def _c5_row(cx: _Context, name: str, compared: str) -> Row:
     baseline = cx.ev.baselines[name]
     if not baseline.converged:
-        return cx.row(name, compared, reason=f"{name} did not converge: its epoch budget, not early stopping, "
-                                             "ended its training")
+        return cx.row(name, compared, reason=f"{name} did not converge: its record does not show early stopping, "
+                                             "rather than its epoch budget, ending its training")
     a, b = user_metric(cx.ev.ranks[DIFFURECSYS], HEADLINE), user_metric(baseline.ranks, HEADLINE)
     return cx.row(name, compared, [cx.paired_users(compared, HEADLINE, a, b)])
 
@@ -472,8 +472,9 @@ def _c6(cx: _Context) -> list[Row]:
 def _c6_row(cx: _Context, subject: str, compared: str) -> Row:
     values = user_metric(cx.ev.ranks[DIFFURECSYS], HEADLINE)
     head, tail = values[cx.ev.head], values[~cx.ev.head]
-    if head.size == 0 or tail.size == 0:
-        return cx.row(subject, compared, reason="every test item is in one group: no head or no long-tail users")
+    if head.size < 2 or tail.size < 2:
+        return cx.row(subject, compared, reason=f"{head.size} head and {tail.size} long-tail test users: "
+                                                "a comparison needs at least 2 in each group")
     test = rank_sum_test(head, tail)
     mean = float(head.mean() - tail.mean())
     low, high = cx.interval(head, tail)

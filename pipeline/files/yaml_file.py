@@ -11,10 +11,14 @@ import yaml
 
 def read_yaml(path: Path, error: type[Exception], missing_fix: str, invalid_fix: str) -> Any:
     """The parsed contents of `path`; `error` with the path and `missing_fix` when it is not a file,
-    with the parser's complaint and `invalid_fix` when it is not valid YAML."""
+    with the reason and `invalid_fix` when it cannot be read as UTF-8 text or is not valid YAML."""
     if not path.is_file():
         raise error(f"{path}: not found; {missing_fix}")
     try:
-        return yaml.safe_load(path.read_text())
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as problem:
+        raise error(f"{path}: cannot be read as UTF-8 text ({problem}); {invalid_fix}") from problem
+    try:
+        return yaml.safe_load(text)
     except yaml.YAMLError as problem:
         raise error(f"{path}: not valid YAML ({problem}); {invalid_fix}") from problem

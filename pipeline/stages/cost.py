@@ -9,13 +9,13 @@ from typing import Annotated
 import typer
 
 from diffurec.report.cost import in_run, plot_table, render_cost
-from diffurec.variants import VARIANTS
 from pipeline import layout, machine
 from pipeline.app import app
 from pipeline.files.atomic_write import write_text
 from pipeline.files.cost_records import read_records
 from pipeline.params import DEFAULT_PARAMS, load_config
 
+STAGE = "cost"
 REPORT = "cost.md"
 PLOT = "cost.tsv"
 
@@ -24,17 +24,17 @@ PLOT = "cost.tsv"
 def cost(
     runs: Annotated[Path, typer.Option(help="Runs folder holding the stages' records (cost/).")] = layout.RUNS,
     reports: Annotated[Path, typer.Option(help=f"Folder that receives {REPORT} and {PLOT}.")] = layout.REPORTS,
-    params: Annotated[Path, typer.Option(help="Parameters file (reads datasets, seeds, baselines).")] = DEFAULT_PARAMS,
+    params: Annotated[Path, typer.Option(help="Parameters file (reads datasets, variants, seeds, baselines).")] = DEFAULT_PARAMS,
 ) -> None:
     """Describe this machine and tabulate the seconds of every stage DVC ran on it.
 
     Each stage DVC starts leaves a record in RUNS/cost/ (its seconds, CPU seconds, peak memory,
     processor, vector level, whether the CPU pins were in force). Records of stages that params.yaml
-    no longer asks for (another dataset, seed or baseline) are left out.
+    no longer asks for (another dataset, variant, seed or baseline) are left out, and so is this stage's own.
     """
     config = load_config(params)
-    # Every variant is trained whatever `variants` lists, so each is a value of this run.
-    values = {*config.datasets, *VARIANTS, *(str(seed) for seed in config.seeds), *config.baselines}
-    costs = [record for record in read_records(runs) if in_run(record.stage, values)]
+    values = {*config.datasets, *config.variants, *(str(seed) for seed in config.seeds), *config.baselines}
+    # This stage's own record is written after the page, so it would always be the previous run's.
+    costs = [record for record in read_records(runs) if record.stage != STAGE and in_run(record.stage, values)]
     write_text(reports / REPORT, render_cost(machine.describe(), costs))
     write_text(reports / PLOT, plot_table(costs))
