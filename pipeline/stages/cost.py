@@ -15,7 +15,6 @@ from pipeline.files.atomic_write import write_text
 from pipeline.files.cost_records import read_records
 from pipeline.params import DEFAULT_PARAMS, load_config
 
-STAGE = "cost"
 REPORT = "cost.md"
 PLOT = "cost.tsv"
 
@@ -34,7 +33,7 @@ def cost(
     """
     config = load_config(params)
     values = {*config.datasets, *config.variants, *(str(seed) for seed in config.seeds), *config.baselines}
-    # This stage's own record is written after the page, so it would always be the previous run's.
-    costs = [record for record in read_records(runs) if record.stage != STAGE and in_run(record.stage, values)]
+    # This stage's own record ("cost") is written after the page, so it would always be the previous run's.
+    costs = [record for record in read_records(runs) if record.stage != "cost" and in_run(record.stage, values)]
     write_text(reports / REPORT, render_cost(machine.describe(), costs))
     write_text(reports / PLOT, plot_table(costs))
