@@ -56,12 +56,15 @@ def plot_table(costs: Sequence[StageCost]) -> str:
 def render_cost(machine: Mapping[str, str], costs: Sequence[StageCost]) -> str:
     """The cost report: the machine, the seconds by kind of stage, then every stage."""
     total = sum(cost.seconds for cost in costs)
-    kinds: dict[str, list[StageCost]] = {}
+    runs: dict[str, int] = {}
+    seconds: dict[str, float] = {}
     for cost in costs:
-        kinds.setdefault(stage_kind(cost.stage), []).append(cost)
+        kind = stage_kind(cost.stage)
+        runs[kind] = runs.get(kind, 0) + 1
+        seconds[kind] = seconds.get(kind, 0.0) + cost.seconds
     by_kind = [
-        [kind, str(len(group)), _seconds(sum(c.seconds for c in group)), _share(sum(c.seconds for c in group), total)]
-        for kind, group in sorted(kinds.items(), key=lambda item: -sum(c.seconds for c in item[1]))
+        [kind, str(runs[kind]), _seconds(seconds[kind]), _share(seconds[kind], total)]
+        for kind in sorted(seconds, key=lambda kind: -seconds[kind])
     ]
     by_kind.append(["all stages", str(len(costs)), _seconds(total), _share(total, total)])
     every = [
