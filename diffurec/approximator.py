@@ -55,6 +55,7 @@ Choices and their reasons:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
@@ -75,15 +76,18 @@ class EncodedHistory(NamedTuple):
     cross_values: torch.Tensor | None  # [B, n_h, L, H / n_h]
 
 
-def sinusoid(t: torch.Tensor, dim: int) -> torch.Tensor:
-    """Sinusoidal embedding of (fractional) step values t [N] -> [N, dim]: cos halves, then sin."""
+def sinusoid(values: Sequence[float], dim: int) -> torch.Tensor:
+    """Sinusoidal embedding of (fractional) step values [N] -> float32 [N, dim]: cos halves, then
+    sin, with frequencies 10000^(-j / half).
+
+    Computed in float64 with Python's `math` and rounded once to float32: torch's CPU exp (and
+    float64 sin and cos) go through MKL's vector math, whose bits depend on the processor's maker
+    (`diffurec.schedule.exact`). The steps are the integers 0..T-1, so the network computes this
+    table once (`Approximator.step_embedding`) and indexes it."""
     half = dim // 2
-    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, device=t.device, dtype=torch.float32) / half)
-    angles = t.float()[:, None] * freqs[None]
-    embedding = torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1)
-    if dim % 2:
-        embedding = F.pad(embedding, (0, 1))
-    return embedding
+    freqs = [math.exp(-math.log(10000.0) * j / half) for j in range(half)]
+    rows = [[math.cos(v * f) for f in freqs] + [math.sin(v * f) for f in freqs] + [0.0] * (dim % 2) for v in values]
+    return torch.tensor(rows, dtype=torch.float64).reshape(len(rows), dim).float()
 
 
 class Attention(nn.Module):
@@ -194,6 +198,9 @@ class Approximator(nn.Module):
         self.step_mlp = (
             nn.Sequential(nn.Linear(hidden, 4 * hidden), nn.SiLU(), nn.Linear(4 * hidden, hidden)) if diffusion else None
         )
+        # The sinusoid of t * 1000 / T for every step t, computed once (`sinusoid`); not saved with the weights.
+        scaled_steps = [t * (1000.0 / config.steps) for t in range(config.steps)]
+        self.register_buffer("step_sinusoids", sinusoid(scaled_steps, hidden), persistent=False)
         self.cross = Attention(hidden, config.heads, config.dropout) if cross_attention and diffusion else None
         self.dropout = Dropout(config.dropout)
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.blocks))
@@ -249,7 +256,7 @@ class Approximator(nn.Module):
 
     def step_embedding(self, t: torch.Tensor) -> torch.Tensor:
         """Step embedding d for steps t [N] (0..T-1) -> [N, H]."""
-        return self.step_mlp(sinusoid(t * (1000.0 / self.steps), self.hidden))
+        return self.step_mlp(self.step_sinusoids[t])
 
     def draw_lambda(
         self, shape: tuple[int, int, int], device: torch.device, generator: torch.Generator | None = None

@@ -35,27 +35,34 @@ Reverse side (Algorithm 2, eq. 21-23):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 
 from diffurec.errors import ConfigError
-from diffurec.schedule import NoiseSchedule, respaced_timesteps
+from diffurec.schedule import NoiseSchedule, exact, respaced_timesteps
 
 REVERSE_NOISE_MODES = ("paper", "posterior", "official")
 OFFSET_MODES = ("constant", "per_sample", "per_element")
 
 
-def q_sample(x0: torch.Tensor, alpha_bar: torch.Tensor | float, noise: torch.Tensor) -> torch.Tensor:
-    """Eq. 5 / 20. x0, noise: [B, H]; alpha_bar: a float or a tensor broadcastable to [B, H] ([B, 1])."""
-    return alpha_bar**0.5 * x0 + (1.0 - alpha_bar) ** 0.5 * noise  # eq. 5, eq. 20
+def q_sample(
+    x0: torch.Tensor, sqrt_alpha_bar: torch.Tensor | float, sqrt_one_minus_alpha_bar: torch.Tensor | float,
+    noise: torch.Tensor,
+) -> torch.Tensor:
+    """Eq. 5 / 20. x0, noise: [B, H]; the two coefficients, sqrt(alpha_bar_t) and
+    sqrt(1 - alpha_bar_t), are floats or tensors broadcastable to [B, H] ([B, 1]), read from the
+    schedule's tables (`NoiseSchedule`): a square root taken here would go through MKL's vector
+    math, whose bits depend on the processor's maker (`schedule.exact`)."""
+    return sqrt_alpha_bar * x0 + sqrt_one_minus_alpha_bar * noise  # eq. 5, eq. 20
 
 
-def diffuse_embedding(embedding: torch.Tensor, alpha_bar_0: float, noise: torch.Tensor) -> torch.Tensor:
+def diffuse_embedding(embedding: torch.Tensor, first_step: tuple[float, float], noise: torch.Tensor) -> torch.Tensor:
     """Eq. 19: one diffusion step applied to the target embeddings [B, H], with noise [B, H] ~ N(0, I);
-    alpha_bar_0 is the schedule's first alpha_bar (a float read once by the caller, see `DiffuRec`)."""
-    return q_sample(embedding, alpha_bar_0, noise)  # eq. 19
+    first_step is (sqrt(alpha_bar_0), sqrt(1 - alpha_bar_0)), floats read once by the caller (see `DiffuRec`)."""
+    return q_sample(embedding, *first_step, noise)  # eq. 19
 
 
 def standard_normal(
@@ -112,9 +119,9 @@ def reverse_noise_scale(schedule: NoiseSchedule, mode: str) -> torch.Tensor:
     if mode == "paper":
         scale = schedule.posterior_variance.clone()
     elif mode == "posterior":
-        scale = schedule.posterior_variance.sqrt()
+        scale = exact(math.sqrt, schedule.posterior_variance)
     elif mode == "official":
-        scale = schedule.betas.sqrt()
+        scale = exact(math.sqrt, schedule.betas)
     else:
         raise ConfigError(f"params: unknown model.reverse_noise {mode!r}; choose from {list(REVERSE_NOISE_MODES)}")
     scale[0] = 0.0

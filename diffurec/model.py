@@ -90,10 +90,13 @@ class DiffuRec(ItemScorer):
         # eq. 17: only the variant with offset noise shifts its training noise.
         self.offset = config.offset if self.spec.offset_noise else 0.0
         self.schedule = NoiseSchedule.named(config.schedule, config.steps)
-        self.register_buffer("alpha_bars", self.schedule.alpha_bars.float(), persistent=False)
-        # Eq. 19's alpha_bar_0 as a Python float, read once: a host read per training step would
+        self.register_buffer("sqrt_alpha_bars", self.schedule.sqrt_alpha_bars.float(), persistent=False)
+        self.register_buffer(
+            "sqrt_one_minus_alpha_bars", self.schedule.sqrt_one_minus_alpha_bars.float(), persistent=False
+        )
+        # Eq. 19's coefficients as Python floats, read once: a host read per training step would
         # also break the graph torch.compile captures of the step (train.compile).
-        self.alpha_bar_0 = self.schedule.alpha_bars[0].item()
+        self.first_step = (self.schedule.sqrt_alpha_bars[0].item(), self.schedule.sqrt_one_minus_alpha_bars[0].item())
 
     def diffuse(self, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Algorithm 1, lines 3-4: targets [B] -> (x_t [B, H], t [B])."""
@@ -103,10 +106,11 @@ class DiffuRec(ItemScorer):
         t = torch.randint(self.config.steps, (batch,), device=device)  # Algorithm 1, line 3: t ~ U
         x0 = self.item_embeddings[target]
         if self.config.x0 == "one_step":
-            x0 = diffuse_embedding(x0, self.alpha_bar_0, torch.randn(x0.shape, device=device))  # eq. 19
+            x0 = diffuse_embedding(x0, self.first_step, torch.randn(x0.shape, device=device))  # eq. 19
         # eq. 17 (Algorithm 1, line 3): the offset is 0 but for the variant with offset noise.
         noise = forward_noise(x0.shape, self.offset, self.config.delta_c, self.config.offset_mode, device=device)
-        return q_sample(x0, self.alpha_bars[t][:, None], noise), t  # eq. 20, Algorithm 1, line 4
+        signal, spread = self.sqrt_alpha_bars[t][:, None], self.sqrt_one_minus_alpha_bars[t][:, None]
+        return q_sample(x0, signal, spread, noise), t  # eq. 20, Algorithm 1, line 4
 
     def forward(self, history: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """history [B, L], target [B] (ids >= 1) -> mean cross-entropy loss []."""

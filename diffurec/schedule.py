@@ -57,10 +57,20 @@ def _rescaled_linspace(start: float, end: float, offset: float) -> Callable[[int
     return build
 
 
-def _from_alpha_bar(alpha_bar: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[int], torch.Tensor]:
+def exact(function: Callable[[float], float], values: torch.Tensor) -> torch.Tensor:
+    """`function` (a `math` one) of every element of a small float64 tensor, as a float64 tensor.
+
+    torch's CPU exp, log, sqrt, sin, cos, tanh, erf, ... (and `** 0.5`) call MKL's vector math,
+    whose results depend on the processor's maker (docs/benchmarks.md, "The CPU pins"); Python's
+    `math` computes the same bits on every x86-64 processor (sqrt correctly rounded). The
+    schedule's constants are a few dozen numbers, computed once, so they take this path."""
+    return torch.tensor([function(value) for value in values.tolist()], dtype=torch.float64)
+
+
+def _from_alpha_bar(alpha_bar: Callable[[float], float]) -> Callable[[int], torch.Tensor]:
     def build(steps: int) -> torch.Tensor:
         grid = torch.arange(steps + 1, dtype=torch.float64) / steps
-        curve = alpha_bar(grid)
+        curve = exact(alpha_bar, grid)
         return (1.0 - curve[1:] / curve[:-1]).clamp(max=_MAX_BETA)
 
     return build
@@ -69,8 +79,8 @@ def _from_alpha_bar(alpha_bar: Callable[[torch.Tensor], torch.Tensor]) -> Callab
 _SCHEDULES: dict[str, Callable[[int], torch.Tensor]] = {
     "trunc_lin": _rescaled_linspace(1e-4, 0.02, 0.01),
     "linear": _rescaled_linspace(1e-4, 0.02, 0.0),
-    "cosine": _from_alpha_bar(lambda u: torch.cos((u + 0.008) / 1.008 * math.pi / 2) ** 2),
-    "sqrt": _from_alpha_bar(lambda u: 1.0 - torch.sqrt(u + 1e-4)),
+    "cosine": _from_alpha_bar(lambda u: math.cos((u + 0.008) / 1.008 * math.pi / 2) ** 2),
+    "sqrt": _from_alpha_bar(lambda u: 1.0 - math.sqrt(u + 1e-4)),
 }
 
 
@@ -98,6 +108,9 @@ class NoiseSchedule:
     alpha_bars: torch.Tensor
     # alpha_bar_{t-1}, with 1 at t = 0.
     alpha_bars_prev: torch.Tensor
+    # sqrt(alpha_bar_t) and sqrt(1 - alpha_bar_t): the coefficients of x_0 and eps in eq. 5 / 20.
+    sqrt_alpha_bars: torch.Tensor
+    sqrt_one_minus_alpha_bars: torch.Tensor
     # beta_tilde_t of eq. 8.
     posterior_variance: torch.Tensor
     posterior_coef_x0: torch.Tensor
@@ -114,9 +127,11 @@ class NoiseSchedule:
             alphas=alphas,
             alpha_bars=alpha_bars,
             alpha_bars_prev=alpha_bars_prev,
+            sqrt_alpha_bars=exact(math.sqrt, alpha_bars),
+            sqrt_one_minus_alpha_bars=exact(math.sqrt, 1.0 - alpha_bars),
             posterior_variance=(1.0 - alpha_bars_prev) / (1.0 - alpha_bars) * betas,
-            posterior_coef_x0=alpha_bars_prev.sqrt() * betas / (1.0 - alpha_bars),
-            posterior_coef_xt=alphas.sqrt() * (1.0 - alpha_bars_prev) / (1.0 - alpha_bars),
+            posterior_coef_x0=exact(math.sqrt, alpha_bars_prev) * betas / (1.0 - alpha_bars),
+            posterior_coef_xt=exact(math.sqrt, alphas) * (1.0 - alpha_bars_prev) / (1.0 - alpha_bars),
         )
 
     @classmethod

@@ -12,4 +12,5 @@ STARTED = time.perf_counter()
 
 from pipeline import cpu_pins  # after the clock, before anything imports torch
 
-cpu_pins.apply()
+if cpu_pins.apply():
+    cpu_pins.flush_denormals()

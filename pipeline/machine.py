@@ -57,7 +57,8 @@ def describe() -> dict[str, str]:
         "oneDNN": _version(config, r"MKL-DNN v(\S+)"),
         "numpy": numpy.__version__,
         "BLAS under numpy and scipy": "; ".join(sorted(set(blas))) or "none loaded",
-        "CPU pins": ", ".join(f"{name}={value}" for name, value in pins.items()) if pins else f"off ({cpu_pins.SWITCH}=off)",
+        "CPU pins": (", ".join(f"{name}={value}" for name, value in pins.items()) + "; denormals flushed to zero")
+        if pins else f"off ({cpu_pins.SWITCH}=off)",
     }
 
 

@@ -23,6 +23,12 @@ What breaks, and what this module does about it:
 - RecBole's models drop out through `nn.Dropout`, whose CPU mask depends on the processor's
   maker (`diffurec.dropout`): `recbole_session` gives them `diffurec.dropout.dropout` instead, so
   a baseline trains alike on Intel and AMD machines.
+- Three more of RecBole's computations go through MKL's vector math on the CPU, whose bits may
+  depend on the processor's maker (`pipeline.cpu_pins.MKL_VECTOR_MATH`): its Transformer's GELU,
+  `x * 0.5 * (1 + erf(x / sqrt(2)))`; its BPR loss, `-log(gamma + sigmoid(d))`; and its Adam's
+  square root. `recbole_session` gives them the same functions through ATen's own kernels:
+  `torch.nn.functional.gelu` (the same erf formula), `xlogy(1, .)` for the log (the C library's,
+  bit for bit on every processor), and Adam with `fused=True`, as our models train.
 """
 
 from __future__ import annotations
@@ -67,6 +73,25 @@ def build_config(model: str, dataset: str, settings: dict[str, Any]) -> Any:
 def load_checkpoint(path: Path) -> dict[str, Any]:
     """A checkpoint RecBole wrote during this run (it pickles its Config, so not weights-only)."""
     return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def _gelu(self: Any, x: torch.Tensor) -> torch.Tensor:
+    """RecBole's `FeedForward.gelu` (the erf form) through ATen's GELU kernel instead of `torch.erf`."""
+    return torch.nn.functional.gelu(x)
+
+
+def _bpr_loss(self: Any, pos_score: torch.Tensor, neg_score: torch.Tensor) -> torch.Tensor:
+    """RecBole's `BPRLoss.forward`, its log taken by `xlogy(1, .)` instead of `torch.log`."""
+    return -torch.special.xlogy(1.0, self.gamma + torch.sigmoid(pos_score - neg_score)).mean()
+
+
+# torch's own, bound once: `recbole_session` puts `_fused_adam` in its place for RecBole's trainer.
+_TORCH_ADAM = torch.optim.Adam
+
+
+def _fused_adam(*args: Any, **kwargs: Any) -> torch.optim.Adam:
+    """RecBole's Adam, fused: its square root in ATen's fused kernel, not `torch.sqrt`."""
+    return _TORCH_ADAM(*args, **kwargs, fused=True)
 
 
 class _NullWriter:
@@ -139,6 +164,8 @@ def recbole_session(log_file: Path, description: str, threads: int = 0) -> Itera
     tests and other stages in the same process are unaffected.
     """
     restore_numpy_aliases()
+    import recbole.model.layers as recbole_layers
+    import recbole.model.loss as recbole_loss
     import recbole.trainer.trainer as recbole_trainer
 
     root = logging.getLogger()
@@ -159,6 +186,10 @@ def recbole_session(log_file: Path, description: str, threads: int = 0) -> Itera
             mock.patch.object(recbole_trainer, "tqdm", bar.wrap),
             # nn.Dropout.forward calls torch.nn.functional.dropout by name.
             mock.patch.object(torch.nn.functional, "dropout", dropout),
+            # Off MKL's vector math (module docstring); a model binds its GELU when it is built.
+            mock.patch.object(recbole_layers.FeedForward, "gelu", _gelu),
+            mock.patch.object(recbole_loss.BPRLoss, "forward", _bpr_loss),
+            mock.patch.object(recbole_trainer.optim, "Adam", _fused_adam),
         ):
             warnings.simplefilter("default")
             yield bar

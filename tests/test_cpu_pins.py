@@ -67,3 +67,18 @@ def test_switched_off_a_stage_process_keeps_the_shells_settings(tmp_path):
     assert record["pins"] is False
     assert record["vector_level"] == "DEFAULT"
     assert record["threads"] == 1
+
+
+def _denormals_left(**env: str) -> int:
+    """In a fresh process that imports `pipeline` as a stage does: how many of 4M products of a
+    denormal by 1 stay non-zero, the work split over torch's threads."""
+    inherited = {name: value for name, value in os.environ.items() if name not in cpu_pins.PINS}
+    code = "import pipeline, torch; x = torch.full((4_000_000,), 1e-39); print(int(((x * 1.0) != 0).sum()))"
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**inherited, **env},
+                          capture_output=True, text=True, check=True)
+    return int(done.stdout)
+
+
+def test_the_pins_flush_denormals_in_every_thread_of_torchs_pool():
+    assert _denormals_left(**{cpu_pins.SWITCH: "on"}) == 0
+    assert _denormals_left(**{cpu_pins.SWITCH: "off"}) == 4_000_000

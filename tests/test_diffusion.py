@@ -31,17 +31,26 @@ def test_q_sample_has_the_mean_and_variance_of_eq_5():
     for t in (0, 10, 31):
         alpha_bar = SCHEDULE.alpha_bars[t].item()
         noise = torch.randn((SAMPLES, 3), generator=generator)
-        mean, var = _moments(q_sample(x0.expand(SAMPLES, 3), alpha_bar, noise))
+        signal, spread = SCHEDULE.sqrt_alpha_bars[t].item(), SCHEDULE.sqrt_one_minus_alpha_bars[t].item()
+        mean, var = _moments(q_sample(x0.expand(SAMPLES, 3), signal, spread, noise))
         torch.testing.assert_close(mean, math.sqrt(alpha_bar) * x0[0], rtol=0, atol=0.01)
         torch.testing.assert_close(var, torch.full((3,), 1 - alpha_bar), rtol=0.02, atol=0)
 
 
-def test_q_sample_takes_one_alpha_bar_per_sample():
+def test_q_sample_takes_one_coefficient_pair_per_sample():
     x0 = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
     noise = torch.tensor([[0.5, -0.5], [1.0, 0.0]])
-    alpha_bar = torch.tensor([[0.64], [0.36]])
+    # alpha_bar 0.64 and 0.36.
+    signal, spread = torch.tensor([[0.8], [0.6]]), torch.tensor([[0.6], [0.8]])
     expected = torch.tensor([[0.8 * 1 + 0.6 * 0.5, 0.8 * 2 - 0.6 * 0.5], [0.6 * 3 + 0.8 * 1.0, 0.6 * 4]])
-    torch.testing.assert_close(q_sample(x0, alpha_bar, noise), expected)
+    torch.testing.assert_close(q_sample(x0, signal, spread, noise), expected)
+
+
+def test_the_schedules_square_roots_are_correctly_rounded():
+    # math.sqrt is correctly rounded (IEEE 754), so these are the same bits on every processor.
+    for roots, squares in ((SCHEDULE.sqrt_alpha_bars, SCHEDULE.alpha_bars),
+                           (SCHEDULE.sqrt_one_minus_alpha_bars, 1.0 - SCHEDULE.alpha_bars)):
+        assert roots.tolist() == [math.sqrt(value) for value in squares.tolist()]
 
 
 def test_one_step_diffusion_of_the_embedding_is_eq_19():
@@ -49,7 +58,8 @@ def test_one_step_diffusion_of_the_embedding_is_eq_19():
     noise = torch.tensor([[0.3, 0.7]])
     alpha0 = 1 - SCHEDULE.betas[0].item()
     expected = math.sqrt(alpha0) * embedding + math.sqrt(1 - alpha0) * noise
-    torch.testing.assert_close(diffuse_embedding(embedding, SCHEDULE.alpha_bars[0].item(), noise), expected)
+    first_step = (SCHEDULE.sqrt_alpha_bars[0].item(), SCHEDULE.sqrt_one_minus_alpha_bars[0].item())
+    torch.testing.assert_close(diffuse_embedding(embedding, first_step, noise), expected)
 
 
 def test_constant_offset_noise_shifts_every_dimension_by_offset_times_delta_c():
