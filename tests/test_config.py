@@ -72,7 +72,7 @@ def test_params_yaml_loads_with_every_section_typed():
         ("verdict.bootstrap_resamples", 10, "verdict.bootstrap_resamples must be >= 100"),
         ("verdict.bootstrap_seed", -1, "verdict.bootstrap_seed must be >= 0"),
         ("verdict.cv_threshold", 0, "verdict.cv_threshold must be > 0"),
-        ("verdict.equivalence_margin", -0.1, "verdict.equivalence_margin must be > 0"),
+        ("verdict.smallest_effect", -0.1, "verdict.smallest_effect must be > 0"),
         ("verdict.margin", 0.1, r"unknown key\(s\) \['verdict.margin'\]"),
     ],
 )

@@ -85,7 +85,16 @@ def test_signed_rank_by_hand() -> None:
     test = signed_rank_test([1.0, -2.0, 3.0, 4.0, 0.0], [0.0] * 5)
     assert (test.n, test.nonzero, test.w_plus) == (5, 4, 8.0)
     assert test.z == pytest.approx(3.0 / math.sqrt(7.5))
-    assert test.p == pytest.approx(2.0 * stats.norm.sf(3.0 / math.sqrt(7.5)))
+    # Four non-zero pairs, no ties: the exact null distribution of W+ over the 2^4 sign patterns;
+    # W+ >= 8 for the rank sets {1,3,4}, {2,3,4}, {1,2,3,4}, so p = 2 * 3 / 16.
+    assert test.p == pytest.approx(6 / 16)
+
+
+def test_small_samples_take_the_exact_signed_rank_distribution() -> None:
+    # One user of 943 differs: exact p 1 (the normal approximation said 0.3173).
+    assert signed_rank_test([0.3] + [0.0] * 942, [0.0] * 943).p == pytest.approx(1.0)
+    # Five of five pairs positive: exact p 2 / 32 = 0.0625 (the approximation said 0.043).
+    assert signed_rank_test([1.0, 2.0, 3.0, 4.0, 5.0], [0.0] * 5).p == pytest.approx(0.0625)
 
 
 def test_signed_rank_matches_scipy_with_ties_and_zeros() -> None:

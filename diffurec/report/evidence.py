@@ -35,10 +35,17 @@ ZERO_XT = "x_t = 0"
 
 @dataclass(frozen=True)
 class Training:
-    """Per seed, in `seeds` order: seconds of training until the best validation epoch, and that epoch."""
+    """Per seed, in `seeds` order: seconds of training until the best validation epoch, that epoch,
+    and whether early stopping (not the epoch cap) ended the run."""
 
     time_to_best_s: tuple[float, ...]
     best_epoch: tuple[int, ...]
+    stopped_early: tuple[bool, ...] = ()
+
+    @property
+    def capped(self) -> int:
+        """How many runs ended at the epoch cap: their time to the best epoch is censored."""
+        return sum(not stopped for stopped in self.stopped_early)
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,9 @@ class DatasetEvidence:
     ablations: Mapping[str, Mapping[str, np.ndarray]] = field(default_factory=dict)
     # Per user: is the test item a head item (paper section 6.5)? None: not known.
     head: np.ndarray | None = None
+    # What `ensembles` hold (eval.ensemble): "runs", every seed's model; "inference", the first
+    # seed's model over every seed's draws.
+    ensemble_mode: str = "runs"
     # How the run's params differ from the paper's section 6.2; empty: at the paper's configuration.
     setup_differences: tuple[SetupDifference, ...] = ()
     # A part asked for but not had -> why, e.g. (RANKS, "v1") -> "runs/eval/...: not found; ...".

@@ -56,9 +56,10 @@ class PairedTTest:
 class SignedRankTest:
     """Wilcoxon signed-rank test of a - b, two-sided, zero differences dropped.
 
-    Normal approximation with the tie correction of the variance and no continuity correction:
-    the per-user samples it is meant for are large and full of ties. `w_plus` is the rank sum of
-    the positive differences, so z > 0 means `a` tends to beat `b`.
+    p from scipy's `wilcoxon` on the non-zero differences: exact below 51 of them without ties,
+    else the normal approximation with the tie correction (no continuity correction). `w_plus` is
+    the rank sum of the positive differences, and z its standardised value, so z > 0 means `a`
+    tends to beat `b`.
     """
 
     n: int
@@ -225,8 +226,9 @@ def signed_rank_test(a: Sequence[float], b: Sequence[float]) -> SignedRankTest:
     w_plus = float(ranks[nonzero > 0].sum())
     _, tie_counts = np.unique(ranks, return_counts=True)
     variance = m * (m + 1) * (2 * m + 1) / 24.0 - float((tie_counts**3 - tie_counts).sum()) / 48.0
-    z = (w_plus - m * (m + 1) / 4.0) / math.sqrt(variance)
-    return SignedRankTest(n, m, mean, w_plus, z, float(2.0 * stats.norm.sf(abs(z))))
+    z = (w_plus - m * (m + 1) / 4.0) / math.sqrt(variance) if variance > 0.0 else 0.0
+    p = float(stats.wilcoxon(nonzero, zero_method="wilcox", correction=False, method="auto").pvalue)
+    return SignedRankTest(n, m, mean, w_plus, z, p)
 
 
 def t_rounding_bound(a: Sequence[float], b: Sequence[float], half_unit: float) -> float:

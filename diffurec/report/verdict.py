@@ -1,32 +1,42 @@
 """The verdict: every claim of the paper (diffurec.report.claims) tested on one run's evidence
 (diffurec.report.evidence), one row per claim, dataset and compared model or baseline, each row's
-status computed from its tests, never written by hand.
+status computed from its comparisons, never written by hand.
 
-The tests. Per user, paired: the mean of the per-user differences (each user's metric averaged over
-seeds first, as Table 4c does), its percentile bootstrap interval and the Wilcoxon signed-rank p.
-Per seed, paired by seed (at least MIN_SEEDS seeds): the paired t-test and Student's interval.
-Head vs long-tail users, two independent groups: a two-sample bootstrap interval and the
-Mann-Whitney U p. Every p of the verdict is adjusted by Holm over its family: every distinct test
-with a p-value (a test that two claims share counts once).
+A comparison estimates one quantity, compared − reference, and gets its interval and p-value from
+one procedure (diffurec.report.uncertainty): per test user and seed, a mean difference whose
+uncertainty holds the seeds' variance too from 3 seeds on, and the users' alone below; per seed
+(C2, C3), Student's paired t over seeds (scipy's `ttest_rel`). A claim on one dataset is one
+family: its m decisive comparisons are read at alpha / m (Bonferroni), so that each interval shown
+is at the family's level, 1 - alpha / m, and its status can be read off it:
 
-A test's status: supported, its effect in the claimed direction with Holm p < alpha; contradicted,
-the opposite direction with Holm p < alpha; not supported otherwise (a test whose mean and rank
-statistic point opposite ways has no direction); not testable here, with the reason, when a part it
-needs is missing. Two claims are no significance test: C4b ("the difference was minimal") is an
-equivalence, supported when the 95% interval lies within ± the margin and contradicted when it lies
-wholly outside; C9's printed numbers are compatible with ours when within our mean ± 1 std over
-seeds (Benigni, Ferrari Dacrema and Jannach 2025), supported when compatible and our spread stable.
-A row aggregates its tests: any contradicted, contradicted; all supported, supported; any not
-supported, not supported; else (some not testable, none failed) not testable here.
+- supported: the interval excludes zero on the side the claim predicts;
+- contradicted: it excludes zero on the other side;
+- no effect: it lies within ± the smallest effect of interest (verdict.smallest_effect, a fraction
+  of the reference's mean);
+- inconclusive: it covers zero and reaches past that smallest effect; the row says how many times
+  this run's sample would settle it at the variance observed;
+- not testable here, with the reason, when the run lacks what the comparison needs.
+
+Two claims are no difference test. C4b ("the difference was minimal") is an equivalence: supported
+when the interval lies within ± the smallest effect, contradicted when it lies wholly outside,
+inconclusive otherwise. C9's printed numbers are compatible with ours when within our mean ± 1 std
+over seeds (Benigni, Ferrari Dacrema and Jannach 2025): supported when compatible with a stable
+spread, contradicted when not compatible, inconclusive when compatible but our spread is not stable.
+
+A row aggregates its decisive comparisons: contradicted if any is; else no effect if any is; else
+inconclusive if any is; else not testable if any is; else supported. A row without one is not
+testable. Secondary comparisons (C1's per metric, C2's paper-style test over the six metric means)
+are shown and decide nothing.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
+from scipy import stats
 
 from diffurec.config import VerdictConfig
 from diffurec.datasets import DATASET_NAMES
@@ -42,43 +52,45 @@ from diffurec.report.evidence import (
     TRAINING,
     ZERO_XT,
     DatasetEvidence,
+    metric_values,
     seed_metric,
-    user_metric,
 )
-from diffurec.report.significance import (
-    PER_USER_K,
-    bootstrap_interval,
-    holm,
-    paired_ttest,
-    rank_sum_test,
-    signed_rank_test,
-    t_interval,
-)
+from diffurec.report.significance import PER_USER_K
 from diffurec.report.tables import PaperTables, metric_names
+from diffurec.report.uncertainty import MIN_SEEDS, Estimate, Method, paired, sample_factor, two_groups
 from diffurec.variants import BASELINE, CONTROL, PAPER_VARIANTS, VARIANT_NAMES
 
 SUPPORTED = "supported"
-NOT_SUPPORTED = "not supported"
 CONTRADICTED = "contradicted"
+NO_EFFECT = "no effect"
+INCONCLUSIVE = "inconclusive"
 NOT_TESTABLE = "not testable here"
-# A per-seed t-test on fewer seeds has one or no degree of freedom to estimate the spread from.
-MIN_SEEDS = 3
+STATUSES = (SUPPORTED, CONTRADICTED, NO_EFFECT, INCONCLUSIVE, NOT_TESTABLE)
+# How a row's decisive comparisons combine: the first status any of them has, in this order.
+_ROW_ORDER = (CONTRADICTED, NO_EFFECT, INCONCLUSIVE, NOT_TESTABLE)
 # The paper's metrics, computed from the ranks whatever eval.ks lists, and its headline one.
 PAPER_METRICS = metric_names((5, 10, 20))
 HEADLINE = f"NDCG@{PER_USER_K}"
 SIX_METRICS = "mean of the six metrics"
-# The direction a claim predicts for (compared - reference).
+# The direction a claim predicts for (compared − reference); 0: an equivalence or compatibility.
 HIGHER, LOWER = 1, -1
 # The paper's Table 5 prints V2's numbers as DiffuRecSys's.
 DIFFURECSYS = "v2"
 MODIFIED = ("v1", "v2")
+# The sizes the paper states: C1's "average accuracy improvement of 1.5%" (percentage points of
+# the six metrics, as its Table 4's Avg. Diff.), C3's time "reduced ... by approximately two-thirds".
+PAPER_C1_GAIN = 0.015
+PAPER_C3_RATIO = 1.0 / 3.0
 # Parts of the evidence a row needs, as `DatasetEvidence.unreadable` keys them.
 Parts = tuple[tuple[str, ...], ...]
 
-PER_USER = "Wilcoxon signed-rank, per user"
-PER_SEED = "paired t-test, per seed"
-GROUPS = "Mann-Whitney U, head vs long-tail users"
-EQUIVALENCE = "equivalence, 95% interval within ± margin"
+# How a comparison's uncertainty is estimated, as the page names it.
+VARIANCE = {
+    Method.SEEDS_AND_USERS: "seeds and users",
+    Method.USERS: "test users only",
+    Method.SEEDS: "seeds (paired t)",
+}
+EQUIVALENCE = "equivalence"
 COMPATIBILITY = "within our mean ± 1 std over seeds"
 
 
@@ -104,36 +116,57 @@ class Compatibility:
         return self.cv < self.cv_threshold
 
 
+@dataclass(frozen=True, eq=False)
+class Sample:
+    """What a comparison estimates from. Per user: `cells` [seeds, users] of compared − reference
+    (or of one model's values, with `group` the users of the first of two groups). Per seed:
+    `cells` [2, seeds], the compared model's values and the reference's."""
+
+    cells: np.ndarray
+    group: np.ndarray | None = None
+    per_seed: bool = False
+
+    def estimate(self, confidence: float, settings: VerdictConfig) -> Estimate:
+        options = dict(confidence=confidence, resamples=settings.bootstrap_resamples, seed=settings.bootstrap_seed)
+        if self.per_seed:
+            return seed_estimate(self.cells[0], self.cells[1], confidence)
+        if self.group is not None:
+            return two_groups(self.cells, self.group, **options)
+        return paired(self.cells, **options)
+
+
 @dataclass(frozen=True)
 class Test:
-    """One comparison. `effect` and `interval` are in `unit`: "pp" (percentage points, 100 x a
-    metric difference) or "ratio"; `paper` is the paper's own value of the effect, in that unit."""
+    """One comparison, in the units of its values: metric fractions, or log seconds (`ratio`: shown
+    as exp). `estimate` is set by `judge`, at the level of the comparison's family."""
 
-    # Which test it is, across the whole verdict: two claims that share a test share its key.
     key: str
     measure: str
-    method: str
     direction: int
-    # The sign the data give the effect: +1, -1, or 0 (none, or the mean and the test statistic disagree).
-    sign: int = 0
-    effect: float | None = None
-    interval: tuple[float, float] | None = None
-    p: float | None = None
-    unit: str = "pp"
-    # Effect as % of the reference's mean.
-    relative: float | None = None
+    sample: Sample | None = None
+    # What is compared, when it is not all of its row's (C8b: each ablation).
+    compared: str = ""
+    estimate: Estimate | None = None
+    # The smallest effect of interest, ± this, in the values' units.
+    smallest: float | None = None
+    # Decides its row (and counts in its family), or is shown beside it only.
+    decisive: bool = True
+    ratio: bool = False
+    # The reference's mean, for the relative effect; None for a ratio.
+    base: float | None = None
+    # What the paper states or prints for this effect, and what it is.
     paper: float | None = None
+    paper_label: str = ""
     note: str = ""
     # Set: not testable here, and why.
     reason: str | None = None
-    # Equivalence (C4b): the largest effect, either side, that counts as no large effect.
-    margin: float | None = None
+    equivalence: bool = False
     compatibility: Compatibility | None = None
 
 
 @dataclass(frozen=True)
 class Row:
-    """One claim on one dataset, about one model or baseline, and the tests that decide it."""
+    """One claim on one dataset, about one model or baseline, and the comparisons that decide it."""
 
     claim: Claim
     dataset: str
@@ -144,63 +177,115 @@ class Row:
     tests: tuple[Test, ...] = ()
     # Set: the whole row is not testable here, and why.
     reason: str | None = None
-    # The test that stands for the row in the summary and in metrics.json.
-    headline: int = 0
 
     @property
     def id(self) -> str:
         return "/".join(part for part in (self.claim.id, self.dataset, self.subject) if part)
 
+    @property
+    def headline(self) -> Test | None:
+        """The comparison that stands for the row in the summary and metrics.json: its first decisive one."""
+        return next((test for test in self.tests if test.decisive), None)
+
 
 @dataclass(frozen=True)
 class Verdict:
     rows: tuple[Row, ...]
-    # Test key -> Holm-adjusted p, over every distinct test with a p-value.
-    p_holm: Mapping[str, float]
+    # (claim id, dataset) -> m, the decisive comparisons of that family that have an estimate.
+    families: dict[tuple[str, str], int]
     settings: VerdictConfig
 
-    def status(self, test: Test) -> str:
+    def family(self, row: Row) -> int:
+        return self.families.get((row.claim.id, row.dataset), 0)
+
+    def adjusted_p(self, row: Row, test: Test) -> float | None:
+        """min(1, m p): below alpha exactly when the interval shown (at 1 - alpha / m) excludes zero."""
+        if test.estimate is None or not test.decisive:
+            return None
+        return min(1.0, self.family(row) * test.estimate.p)
+
+    def status(self, test: Test) -> str | None:
+        """A decisive comparison's status; None for a secondary one."""
+        if not test.decisive:
+            return None
         if test.reason is not None:
             return NOT_TESTABLE
         if test.compatibility is not None:
-            return SUPPORTED if test.compatibility.compatible and test.compatibility.stable else NOT_SUPPORTED
-        if test.margin is not None:
-            return _equivalence_status(test.interval, test.margin)
-        p = self.p_holm.get(test.key)
-        if p is None or p >= self.settings.alpha or test.sign == 0:
-            return NOT_SUPPORTED
-        return SUPPORTED if test.sign == test.direction else CONTRADICTED
+            check = test.compatibility
+            return (SUPPORTED if check.stable else INCONCLUSIVE) if check.compatible else CONTRADICTED
+        low, high = test.estimate.interval
+        within = -test.smallest < low and high < test.smallest
+        if test.equivalence:
+            if within:
+                return SUPPORTED
+            return CONTRADICTED if low > test.smallest or high < -test.smallest else INCONCLUSIVE
+        if low > 0.0 or high < 0.0:
+            return SUPPORTED if (1 if low > 0.0 else -1) == test.direction else CONTRADICTED
+        return NO_EFFECT if within else INCONCLUSIVE
 
     def row_status(self, row: Row) -> str:
-        if row.reason is not None:
+        if row.reason is not None or row.headline is None:
             return NOT_TESTABLE
-        statuses = {self.status(test) for test in row.tests}
-        for status in (CONTRADICTED, NOT_SUPPORTED, NOT_TESTABLE):
-            if status in statuses:
-                return status
-        return SUPPORTED
+        statuses = {self.status(test) for test in row.tests if test.decisive}
+        return next((status for status in _ROW_ORDER if status in statuses), SUPPORTED)
+
+    def deciding(self, row: Row) -> Test | None:
+        """The comparison that gives the row its status (the first decisive one with that status), or
+        the headline: what metrics.json reports for the row."""
+        status = self.row_status(row)
+        return next((t for t in row.tests if t.decisive and self.status(t) == status), row.headline)
 
     def row_reasons(self, row: Row) -> list[str]:
-        """Why a row is not testable: its own reason, or its untestable tests' (each once)."""
+        """Why a row is not testable: its own reason, or its untestable comparisons' (each once)."""
         if row.reason is not None:
             return [row.reason]
+        if row.headline is None:
+            return ["no comparison of this claim applies to this run"]
         return list(dict.fromkeys(test.reason for test in row.tests if test.reason is not None))
+
+    def needed(self, test: Test) -> float | None:
+        """For an inconclusive comparison: how many times this run's sample would settle it."""
+        if self.status(test) != INCONCLUSIVE or test.estimate is None:
+            return None
+        return sample_factor(test.estimate, test.smallest)
+
+
+def seed_estimate(a: np.ndarray, b: np.ndarray, confidence: float) -> Estimate:
+    """Student's paired t over seeds (scipy's ttest_rel) of mean(a − b): its interval at `confidence`
+    and its two-sided p, one procedure. Without spread (every pair differs alike) the interval is
+    the point, p 0 unless that is 0."""
+    diff = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+    effect = float(diff.mean())
+    if np.ptp(diff) == 0.0:
+        return Estimate(effect, (effect, effect), 1.0 if effect == 0.0 else 0.0, confidence, 0, diff.size,
+                        Method.SEEDS)
+    result = stats.ttest_rel(a, b)
+    interval = result.confidence_interval(confidence_level=confidence)
+    return Estimate(effect, (float(interval.low), float(interval.high)), float(result.pvalue), confidence, 0,
+                    diff.size, Method.SEEDS)
 
 
 def judge(evidence: Sequence[DatasetEvidence], paper: PaperTables | None, settings: VerdictConfig) -> Verdict:
     """Every claim on every dataset of `evidence`, claims in CLAIMS order, datasets in the given order.
     `paper`: the paper's printed numbers, None when they could not be read (evidence says why)."""
-    rows = []
+    rows: list[Row] = []
+    families: dict[tuple[str, str], int] = {}
     for claim in CLAIMS:
         for dataset in evidence:
-            rows.extend(_ROWS[claim.id](_Context(claim, dataset, paper, settings)))
-    family: dict[str, float] = {}
-    for row in rows:
-        for test in row.tests:
-            if test.p is not None and test.reason is None:
-                if family.setdefault(test.key, test.p) != test.p:
-                    raise ValueError(f"two tests share the key {test.key!r} but not their p-value")
-    return Verdict(tuple(rows), dict(zip(family, holm(list(family.values())))), settings)
+            built = _ROWS[claim.id](_Context(claim, dataset, paper, settings))
+            estimable = [t for row in built for t in row.tests if t.decisive and t.sample is not None and not t.reason]
+            m = len(estimable)
+            families[claim.id, dataset.dataset] = m
+            rows.extend(replace(row, tests=tuple(_estimated(t, m, settings) for t in row.tests)) for row in built)
+    return Verdict(tuple(rows), families, settings)
+
+
+def _estimated(test: Test, family: int, settings: VerdictConfig) -> Test:
+    """The test with its estimate: decisive ones at the family's level, secondary ones at 1 - alpha."""
+    if test.sample is None or test.reason is not None:
+        return test
+    alpha = settings.alpha / family if test.decisive else settings.alpha
+    return replace(test, estimate=test.sample.estimate(1.0 - alpha, settings))
 
 
 @dataclass(frozen=True)
@@ -212,9 +297,8 @@ class _Context:
     paper: PaperTables | None
     settings: VerdictConfig
 
-    def row(self, subject: str, compared: str, tests: Sequence[Test] = (), reason: str | None = None,
-            headline: int = 0) -> Row:
-        return Row(self.claim, self.ev.dataset, subject, compared, tuple(tests), reason, headline)
+    def row(self, subject: str, compared: str, tests: Sequence[Test] = (), reason: str | None = None) -> Row:
+        return Row(self.claim, self.ev.dataset, subject, compared, tuple(tests), reason)
 
     def missing(self, *parts: tuple[str, ...]) -> str | None:
         """The reason the first of `parts` that the evidence lacks is missing; None if it has them all."""
@@ -238,88 +322,29 @@ class _Context:
                 return self.ev.reason(*part)
         return None
 
-    def interval(self, *samples: np.ndarray) -> tuple[float, float]:
-        return bootstrap_interval(
-            samples, resamples=self.settings.bootstrap_resamples, seed=self.settings.bootstrap_seed
-        )
-
-    def paired_users(self, compared: str, measure: str, a: np.ndarray, b: np.ndarray, paper: float | None = None
-                     ) -> Test:
-        """Per-user values `a` of the compared model against `b` of the reference, users aligned; the
-        claim: `a` is higher."""
-        diff = a - b
-        mean = float(diff.mean())
-        test = signed_rank_test(a, b)
-        low, high = self.interval(diff)
+    def users(self, compared: str, measure: str, a: np.ndarray, b: np.ndarray, *, direction: int = HIGHER,
+              decisive: bool = True, paper: float | None = None, paper_label: str = "", note: str = "") -> Test:
+        """Per-user values `a` of the compared model against `b` of the reference: arrays [seeds, users]
+        paired by seed, or [users] (one run, e.g. a baseline's or an ensemble's, set against each seed)."""
+        a, b = np.atleast_2d(a), np.atleast_2d(b)
+        base = float(b.mean())
         return Test(
-            key=f"{self.ev.dataset}/{compared}/{measure}/users",
+            key=f"{self.ev.dataset}/{compared}/{measure}",
             measure=measure,
-            method=PER_USER,
-            direction=HIGHER,
-            sign=_agreed(mean, test.z),
-            effect=100.0 * mean,
-            interval=(100.0 * low, 100.0 * high),
-            p=test.p,
-            relative=_relative(mean, b),
-            paper=paper,
-            note=test.undefined or "",
-        )
-
-    def paired_seeds(self, compared: str, measure: str, a: np.ndarray, b: np.ndarray, scale: str = "pp",
-                     direction: int = HIGHER, paper: float | None = None, note: str = "") -> Test:
-        """Per-seed values of the compared model and the reference, seeds aligned. "pp": metric
-        values, effect in percentage points; "ratio": log values, effect as the ratio exp(mean)."""
-        diff = a - b
-        mean = float(diff.mean())
-        show = (lambda x: 100.0 * x) if scale == "pp" else math.exp
-        test = paired_ttest(a, b)
-        seeds = len(self.ev.seeds)
-        reason = None
-        if seeds < MIN_SEEDS:
-            reason = f"{seeds} seed{'s' if seeds > 1 else ''}: a per-seed t-test needs at least {MIN_SEEDS}"
-        interval = t_interval(a, b)
-        return Test(
-            key=f"{self.ev.dataset}/{compared}/{measure}/seeds",
-            measure=measure,
-            method=PER_SEED,
             direction=direction,
-            sign=_sign(mean),
-            effect=show(mean),
-            interval=None if interval is None or reason else (show(interval[0]), show(interval[1])),
-            p=None if reason else test.p,
-            unit=scale,
-            relative=_relative(mean, b) if scale == "pp" else None,
+            sample=Sample(a - b),
+            compared=compared,
+            smallest=self.settings.smallest_effect * base,
+            decisive=decisive,
+            base=base,
             paper=paper,
-            note="; ".join(filter(None, [note, None if reason else test.undefined])),
-            reason=reason,
+            paper_label=paper_label,
+            note=note,
         )
-
-
-def _agreed(mean: float, statistic: float | None) -> int:
-    """The sign of the mean difference when the rank statistic has the same sign, else 0."""
-    if statistic is None or _sign(mean) != _sign(statistic):
-        return 0
-    return _sign(mean)
 
 
 def _sign(value: float) -> int:
     return (value > 0) - (value < 0)
-
-
-def _relative(mean_diff: float, reference: np.ndarray) -> float | None:
-    base = float(np.mean(reference))
-    return 100.0 * mean_diff / base if base > 0 else None
-
-
-def _equivalence_status(interval: tuple[float, float] | None, margin: float) -> str:
-    if interval is None:
-        return NOT_SUPPORTED
-    low, high = interval
-    if -margin < low and high < margin:
-        return SUPPORTED
-    if low > margin or high < -margin:
-        return CONTRADICTED
-    return NOT_SUPPORTED
 
 
 def _name(variant: str) -> str:
@@ -330,18 +355,20 @@ def _versus(a: str, b: str) -> str:
     return f"{_name(a)} − {_name(b)}"
 
 
-def _six_metric_mean(values: Callable[[np.ndarray, str], np.ndarray], ranks: np.ndarray) -> np.ndarray:
-    """The mean over PAPER_METRICS of `values` (user_metric or seed_metric) of `ranks`."""
-    return np.mean([values(ranks, metric) for metric in PAPER_METRICS], axis=0)
+def _values(ranks: np.ndarray, metric: str) -> np.ndarray:
+    """Per-user `metric` of ranks [seeds, users] (or [users]), or the mean of the six for SIX_METRICS."""
+    if metric == SIX_METRICS:
+        return np.mean([metric_values(ranks, m) for m in PAPER_METRICS], axis=0)
+    return metric_values(ranks, metric)
 
 
 def _paper_mean_difference(cx: _Context, variant: str) -> float | None:
-    """The paper's own Table 3 difference, variant − DiffuRec, averaged over its metrics (pp):
-    what its Table 4 prints as Avg. Diff."""
+    """The paper's own Table 3 difference, variant − DiffuRec, averaged over its metrics: what its
+    Table 4 prints as Avg. Diff."""
     means = cx.paper.means.get(cx.ev.dataset, {}) if cx.paper is not None else {}
     if variant not in means or BASELINE not in means:
         return None
-    return 100.0 * float(np.mean(np.subtract(means[variant], means[BASELINE])))
+    return float(np.mean(np.subtract(means[variant], means[BASELINE])))
 
 
 def _each(
@@ -375,9 +402,11 @@ def _c1(cx: _Context) -> list[Row]:
 
 def _c1_row(cx: _Context, variant: str, compared: str) -> Row:
     a, b = cx.ev.ranks[variant], cx.ev.ranks[BASELINE]
-    tests = [cx.paired_users(compared, SIX_METRICS, _six_metric_mean(user_metric, a), _six_metric_mean(user_metric, b),
-                             paper=_paper_mean_difference(cx, variant))]
-    tests += [cx.paired_users(compared, m, user_metric(a, m), user_metric(b, m)) for m in PAPER_METRICS]
+    paper_table = _paper_mean_difference(cx, variant)
+    note = "" if paper_table is None else f"the paper's Table 3 difference here: {100.0 * paper_table:+.3f} pp"
+    tests = [cx.users(compared, SIX_METRICS, _values(a, SIX_METRICS), _values(b, SIX_METRICS),
+                      paper=PAPER_C1_GAIN, paper_label="the paper's stated +1.5 points", note=note)]
+    tests += [cx.users(compared, m, _values(a, m), _values(b, m), decisive=False) for m in PAPER_METRICS]
     return cx.row(variant, compared, tests)
 
 
@@ -386,9 +415,36 @@ def _c2(cx: _Context) -> list[Row]:
 
 
 def _c2_row(cx: _Context, variant: str, compared: str) -> Row:
-    a, b = (_six_metric_mean(seed_metric, cx.ev.ranks[v]) for v in (variant, BASELINE))
-    return cx.row(variant, compared, [cx.paired_seeds(compared, SIX_METRICS, a, b,
-                                                      paper=_paper_mean_difference(cx, variant))])
+    a, b = (np.mean([seed_metric(cx.ev.ranks[v], m) for m in PAPER_METRICS], axis=0) for v in (variant, BASELINE))
+    seeds = len(cx.ev.seeds)
+    reason = None
+    if seeds < MIN_SEEDS:
+        reason = f"{seeds} seed{'s' if seeds > 1 else ''}: a t-test over seeds needs at least {MIN_SEEDS}"
+    per_seed = Test(
+        key=f"{cx.ev.dataset}/{compared}/{SIX_METRICS}/seeds",
+        measure=f"{SIX_METRICS}, per seed",
+        direction=HIGHER,
+        sample=Sample(np.stack([a, b]), per_seed=True),
+        smallest=cx.settings.smallest_effect * float(b.mean()),
+        base=float(b.mean()),
+        note="decides: one pair per seed, the replicates the paper's claim is about",
+        reason=reason,
+    )
+    # The paper's own test (its Table 4): the six metric means of the seeds as six pairs.
+    six_a = [float(seed_metric(cx.ev.ranks[variant], m).mean()) for m in PAPER_METRICS]
+    six_b = [float(seed_metric(cx.ev.ranks[BASELINE], m).mean()) for m in PAPER_METRICS]
+    paper_style = Test(
+        key=f"{cx.ev.dataset}/{compared}/{SIX_METRICS}/metrics",
+        measure="the six metric means (the paper's Table 4 test)",
+        direction=HIGHER,
+        sample=Sample(np.stack([six_a, six_b]), per_seed=True),
+        decisive=False,
+        base=float(np.mean(six_b)),
+        paper=_paper_mean_difference(cx, variant),
+        paper_label="the paper's Table 3 difference",
+        note="shown only: its six pairs are nested cut-offs of the same rankings, not replicates",
+    )
+    return cx.row(variant, compared, [per_seed, paper_style])
 
 
 def _c3(cx: _Context) -> list[Row]:
@@ -399,26 +455,39 @@ def _c3_row(cx: _Context, variant: str, compared: str) -> Row:
     ours, reference = cx.ev.training[variant], cx.ev.training[BASELINE]
     if min(ours.time_to_best_s + reference.time_to_best_s) <= 0:
         return cx.row(variant, compared, reason="a time to the best epoch is not positive")
+    runs = len(ours.stopped_early) + len(reference.stopped_early)
+    capped = ours.capped + reference.capped
+    if runs and 2 * capped > runs:
+        return cx.row(variant, compared, reason=f"{capped} of {runs} runs ended at the epoch cap: their time to the "
+                                                "best epoch is censored (raise train.epochs)")
+    seeds = len(cx.ev.seeds)
+    reason = None
+    if seeds < MIN_SEEDS:
+        reason = f"{seeds} seed{'s' if seeds > 1 else ''}: a t-test over seeds needs at least {MIN_SEEDS}"
     epochs = np.mean(ours.best_epoch), np.mean(reference.best_epoch)
-    note = f"best epoch {epochs[0]:.1f} vs {epochs[1]:.1f} (ratio {epochs[0] / epochs[1]:.3f}); seconds measured"
-    test = cx.paired_seeds(compared, "time to the best epoch", np.log(ours.time_to_best_s),
-                           np.log(reference.time_to_best_s), scale="ratio", direction=LOWER,
-                           paper=_paper_time_ratio(cx, variant), note=note)
+    note = f"best epoch {epochs[0]:.1f} vs {epochs[1]:.1f}; seconds measured on this machine"
+    if capped:
+        note += f"; {capped} of {runs} runs ended at the epoch cap (time to best censored)"
+    test = Test(
+        key=f"{cx.ev.dataset}/{compared}/time to the best epoch",
+        measure="time to the best epoch",
+        direction=LOWER,
+        sample=Sample(np.log(np.stack([ours.time_to_best_s, reference.time_to_best_s])), per_seed=True),
+        smallest=math.log1p(cx.settings.smallest_effect),
+        ratio=True,
+        paper=math.log(PAPER_C3_RATIO),
+        paper_label="the paper's stated two-thirds less",
+        note=note,
+        reason=reason,
+    )
     return cx.row(variant, compared, [test])
 
 
-def _paper_time_ratio(cx: _Context, variant: str) -> float | None:
-    """Table 2's seconds of `variant` over DiffuRec's on this dataset."""
-    seconds = cx.paper.convergence_s if cx.paper is not None else {}
-    ours, reference = (seconds.get(v, {}).get(cx.ev.dataset) for v in (variant, BASELINE))
-    return None if ours is None or reference is None else ours / reference
-
-
 def _headline_rows(cx: _Context, compared: str, reference: str) -> list[Row]:
-    """The dataset's one row: `compared` against `reference` on per-user NDCG@10."""
+    """The dataset's one row: `compared` against `reference` on per-user NDCG@10, paired by seed."""
     def build(cx: _Context, subject: str, label: str) -> Row:
-        a, b = (user_metric(cx.ev.ranks[v], HEADLINE) for v in (compared, reference))
-        return cx.row(subject, label, [cx.paired_users(label, HEADLINE, a, b)])
+        a, b = (_values(cx.ev.ranks[v], HEADLINE) for v in (compared, reference))
+        return cx.row(subject, label, [cx.users(label, HEADLINE, a, b)])
 
     return _each(cx, ("",), lambda _: _versus(compared, reference),
                  lambda _: ((RANKS, compared), (RANKS, reference)), build)
@@ -433,24 +502,16 @@ def _c4b(cx: _Context) -> list[Row]:
 
 
 def _c4b_row(cx: _Context, subject: str, compared: str) -> Row:
-    a, b = (user_metric(cx.ev.ranks[v], HEADLINE) for v in ("v2", "v1"))
-    low, high = cx.interval(a - b)
-    mean = float(np.mean(a - b))
-    return cx.row(subject, compared, [Test(
-        key=f"{cx.ev.dataset}/{compared}/{HEADLINE}/equivalence",
-        measure=HEADLINE,
-        method=EQUIVALENCE,
-        direction=0,
-        sign=_sign(mean),
-        effect=100.0 * mean,
-        interval=(100.0 * low, 100.0 * high),
-        relative=_relative(mean, b),
-        margin=100.0 * cx.settings.equivalence_margin * float(b.mean()),
-        note=f"margin ± {cx.settings.equivalence_margin:.0%} of V1's mean",
-    )])
+    a, b = (_values(cx.ev.ranks[v], HEADLINE) for v in ("v2", "v1"))
+    test = cx.users(compared, HEADLINE, a, b, direction=0,
+                    note=f"minimal: within ± {cx.settings.smallest_effect:.0%} of V1's mean (verdict.smallest_effect)")
+    return cx.row(subject, compared, [replace(test, equivalence=True)])
 
 
 def _c5(cx: _Context) -> list[Row]:
+    if not cx.ev.baseline_names:
+        return [cx.row("", f"{_name(DIFFURECSYS)} − the re-run baselines",
+                       reason="this run re-ran no baseline (params baselines is empty)")]
     return _each(cx, cx.ev.baseline_names, lambda name: f"{_name(DIFFURECSYS)} − {name}",
                  lambda name: ((RANKS, DIFFURECSYS), (BASELINE_RUN, name)), _c5_row)
 
@@ -460,8 +521,13 @@ def _c5_row(cx: _Context, name: str, compared: str) -> Row:
     if not baseline.converged:
         return cx.row(name, compared, reason=f"{name} did not converge: its record does not show early stopping, "
                                              "rather than its epoch budget, ending its training")
-    a, b = user_metric(cx.ev.ranks[DIFFURECSYS], HEADLINE), user_metric(baseline.ranks, HEADLINE)
-    return cx.row(name, compared, [cx.paired_users(compared, HEADLINE, a, b)])
+    ours = cx.ev.training.get(DIFFURECSYS)
+    if ours is not None and ours.capped:
+        return cx.row(name, compared, reason=f"{ours.capped} of {len(ours.stopped_early)} runs of "
+                                             f"{_name(DIFFURECSYS)} ended at the epoch cap, not by early stopping")
+    a, b = _values(cx.ev.ranks[DIFFURECSYS], HEADLINE), _values(baseline.ranks, HEADLINE)
+    return cx.row(name, compared, [cx.users(compared, HEADLINE, a, b,
+                                            note=f"{name}: one run; its training variance is not in the interval")])
 
 
 def _c6(cx: _Context) -> list[Row]:
@@ -470,39 +536,40 @@ def _c6(cx: _Context) -> list[Row]:
 
 
 def _c6_row(cx: _Context, subject: str, compared: str) -> Row:
-    values = user_metric(cx.ev.ranks[DIFFURECSYS], HEADLINE)
-    head, tail = values[cx.ev.head], values[~cx.ev.head]
-    if head.size < 2 or tail.size < 2:
-        return cx.row(subject, compared, reason=f"{head.size} head and {tail.size} long-tail test users: "
+    values = np.atleast_2d(_values(cx.ev.ranks[DIFFURECSYS], HEADLINE))
+    head = np.asarray(cx.ev.head, dtype=bool)
+    heads, tails = int(head.sum()), int((~head).sum())
+    if heads < 2 or tails < 2:
+        return cx.row(subject, compared, reason=f"{heads} head and {tails} long-tail test users: "
                                                 "a comparison needs at least 2 in each group")
-    test = rank_sum_test(head, tail)
-    mean = float(head.mean() - tail.mean())
-    low, high = cx.interval(head, tail)
-    shift = None if test.u is None else test.u - test.n_a * test.n_b / 2.0
+    base = float(values[:, ~head].mean())
     return cx.row(subject, compared, [Test(
-        key=f"{cx.ev.dataset}/{compared}/{HEADLINE}/groups",
+        key=f"{cx.ev.dataset}/{compared}/{HEADLINE}",
         measure=HEADLINE,
-        method=GROUPS,
         direction=HIGHER,
-        sign=_agreed(mean, shift),
-        effect=100.0 * mean,
-        interval=(100.0 * low, 100.0 * high),
-        p=test.p,
-        relative=_relative(mean, tail),
-        note="; ".join(filter(None, [f"{head.size} head, {tail.size} long-tail users", test.undefined])),
+        sample=Sample(values, group=head),
+        smallest=cx.settings.smallest_effect * base,
+        base=base,
+        note=f"{heads} head, {tails} long-tail users",
     )])
 
 
 def _c7(cx: _Context) -> list[Row]:
-    return _each(cx, PAPER_VARIANTS, lambda v: f"ensemble − seed mean, {_name(v)}",
+    return _each(cx, PAPER_VARIANTS, lambda v: f"ensemble − single runs, {_name(v)}",
                  lambda v: ((RANKS, v), (ENSEMBLE, v)), _c7_row)
 
 
 def _c7_row(cx: _Context, variant: str, compared: str) -> Row:
     if len(cx.ev.seeds) < 2:
         return cx.row(variant, compared, reason="1 seed: the ensemble of one seed is that seed's run")
-    a, b = user_metric(cx.ev.ensembles[variant], HEADLINE), user_metric(cx.ev.ranks[variant], HEADLINE)
-    return cx.row(variant, compared, [cx.paired_users(compared, HEADLINE, a, b)])
+    ensemble = _values(cx.ev.ensembles[variant], HEADLINE)
+    singles = _values(cx.ev.ranks[variant], HEADLINE)
+    if cx.ev.ensemble_mode == "inference":
+        # The first seed's model over every seed's draws, against that model's own run.
+        single, note = singles[0], f"eval.ensemble inference: seed {cx.ev.seeds[0]}'s model, against its own run"
+    else:
+        single, note = singles, "eval.ensemble runs: every seed's model, against each seed's run"
+    return cx.row(variant, compared, [cx.users(compared, HEADLINE, ensemble, single, note=note)])
 
 
 def _c8a(cx: _Context) -> list[Row]:
@@ -510,21 +577,20 @@ def _c8a(cx: _Context) -> list[Row]:
 
 
 def _c8b(cx: _Context) -> list[Row]:
-    return _each(cx, PAPER_VARIANTS, lambda v: f"all reverse steps − ablation, {_name(v)}", lambda v: ((RANKS, v),),
+    return _each(cx, PAPER_VARIANTS, lambda v: f"all reverse steps − ablations, {_name(v)}", lambda v: ((RANKS, v),),
                  _c8b_row)
 
 
 def _c8b_row(cx: _Context, variant: str, label: str) -> Row:
-    full = user_metric(cx.ev.ranks[variant], HEADLINE)
+    full = _values(cx.ev.ranks[variant], HEADLINE)
     tests = []
     for setting in (ONE_STEP, ZERO_XT):
         compared, measure = f"all reverse steps − {setting}, {_name(variant)}", f"{HEADLINE} vs {setting}"
         reason = cx.missing((ABLATION, variant, setting))
         if reason:
-            tests.append(Test(f"{cx.ev.dataset}/{compared}", measure, PER_USER, HIGHER, reason=reason))
+            tests.append(Test(f"{cx.ev.dataset}/{compared}", measure, HIGHER, compared=compared, reason=reason))
         else:
-            ablated = user_metric(cx.ev.ablations[variant][setting], HEADLINE)
-            tests.append(cx.paired_users(compared, measure, full, ablated))
+            tests.append(cx.users(compared, measure, full, _values(cx.ev.ablations[variant][setting], HEADLINE)))
     return cx.row(variant, label, tests)
 
 
@@ -548,19 +614,13 @@ def _c9_row(cx: _Context, variant: str, compared: str) -> Row:
         return cx.row(variant, compared, reason=reason)
     values = dict(zip(cx.paper.metrics, printed))
     tests = []
-    for metric in (m for m in PAPER_METRICS if m in values):
+    # NDCG@10 first: the row's headline.
+    for metric in sorted((m for m in PAPER_METRICS if m in values), key=lambda m: m != HEADLINE):
         ours = seed_metric(cx.ev.ranks[variant], metric)
         check = Compatibility(values[metric], float(ours.mean()), float(ours.std(ddof=1)), cx.settings.cv_threshold)
-        tests.append(Test(
-            key=f"{cx.ev.dataset}/{compared}/{metric}",
-            measure=metric,
-            method=COMPATIBILITY,
-            direction=0,
-            effect=100.0 * (check.mean - check.paper),
-            compatibility=check,
-        ))
-    headline = next((i for i, test in enumerate(tests) if test.measure == HEADLINE), 0)
-    return cx.row(variant, compared, tests, headline=headline)
+        tests.append(Test(key=f"{cx.ev.dataset}/{compared}/{metric}", measure=metric, direction=0,
+                          compatibility=check))
+    return cx.row(variant, compared, tests)
 
 
 _ROWS: dict[str, Callable[[_Context], list[Row]]] = {

@@ -6,6 +6,7 @@ bytes; the only numbers that differ between two runs of the same models are C3's
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,34 +15,36 @@ from diffurec.report.claims import CLAIMS, Claim
 from diffurec.report.evidence import DatasetEvidence
 from diffurec.report.markdown import markdown_table
 from diffurec.report.tables import p_value_text
+from diffurec.report.uncertainty import MIN_SEEDS
 from diffurec.report.verdict import (
     CONTRADICTED,
-    MIN_SEEDS,
-    NOT_SUPPORTED,
+    INCONCLUSIVE,
+    NO_EFFECT,
     NOT_TESTABLE,
+    STATUSES,
     SUPPORTED,
+    VARIANCE,
     Row,
     Test,
     Verdict,
 )
 
-STATUSES = (SUPPORTED, NOT_SUPPORTED, CONTRADICTED, NOT_TESTABLE)
-# C9's own table: printed numbers beside ours, no test.
+# C9's own table: printed numbers beside ours, no interval.
 COMPATIBILITY_CLAIM = "C9"
 
 
 def render_verdict(verdict: Verdict, evidence: Sequence[DatasetEvidence], notes: Sequence[str] = ()) -> str:
-    """The page: the summary (one row per claim, dataset and subject), each claim's tests, how the run
-    differs from the paper's configuration, and the rules. `notes`: more lines for the notes."""
+    """The page: the summary (one row per claim, dataset and subject), each claim's comparisons, how
+    the run differs from the paper's configuration, and the rules. `notes`: more lines for the notes."""
     seeds = sorted({seed for dataset in evidence for seed in dataset.seeds})
     counts = [sum(verdict.row_status(row) == status for row in verdict.rows) for status in STATUSES]
     parts = [
         "# Verdict: do the paper's claims hold on this run?\n",
         f"Datasets: {', '.join(_dataset(d.dataset) for d in evidence)}; seeds: {', '.join(map(str, seeds))}. "
-        "Each claim of DiffuRecSys (ROEGEN@RecSys'24) in the paper's own words, tested on each dataset of this "
-        "run from what its stages wrote (per-user test ranks, training records, the re-run baselines, the "
-        "inference ablations); every status below is computed by the rules in the notes. Rows: "
-        + ", ".join(f"{count} {status}" for count, status in zip(counts, STATUSES))
+        "Each claim of DiffuRecSys (ROEGEN@RecSys'24), tested on each dataset of this run from what its stages "
+        "wrote; every status is computed from its interval by the rules in the notes, and each interval is at "
+        "its claim's family level. Rows: "
+        + ", ".join(f"{count} {status}" for count, status in zip(counts, STATUSES) if count)
         + ".\n",
         "## Summary\n",
         _summary(verdict),
@@ -49,7 +52,8 @@ def render_verdict(verdict: Verdict, evidence: Sequence[DatasetEvidence], notes:
     for claim in CLAIMS:
         rows = [row for row in verdict.rows if row.claim == claim]
         table = _compatibility_table(verdict, rows) if claim.id == COMPATIBILITY_CLAIM else _tests_table(verdict, rows)
-        parts.append(f"## {claim.id}: {claim.section}\n\n> {claim.words}\n\nTested: {claim.tested}\n\n{table}")
+        parts.append(f"## {claim.id}: {claim.short} ({claim.section})\n\n> {claim.words}\n\nTested: {claim.tested}"
+                     f"{_family_line(verdict, claim, rows)}\n\n{table}")
     parts.append(_setup_section(evidence))
     parts.append("## Notes\n\n" + "".join(f"- {line}\n" for line in [*_rules(verdict), *notes]))
     return "\n".join(part for part in parts if part)
@@ -69,62 +73,123 @@ def untestable_summary(verdict: Verdict) -> str:
 
 
 def metrics_block(verdict: Verdict) -> dict[str, dict[str, Any]]:
-    """Row id -> its status and its headline test's effect, interval, p and Holm p, rounded so the
-    same runs write the same bytes (effects 4 decimals, p-values 4 significant digits)."""
+    """Row id -> its status and its headline comparison's effect, interval (at the family's level),
+    p and adjusted p, rounded so the same runs write the same bytes (effects 4 decimals in the page's
+    units, p-values 4 significant digits)."""
     block = {}
     for row in verdict.rows:
-        test = _headline(row)
-        interval = test.interval if test is not None and test.interval is not None else (None, None)
+        test = verdict.deciding(row)
+        estimate = test.estimate if test is not None else None
+        shown = [_shown(test, value) for value in (estimate.effect, *estimate.interval)] if estimate else [None] * 3
+        if test is not None and test.compatibility is not None and row.reason is None:
+            shown[0] = 100.0 * (test.compatibility.mean - test.compatibility.paper)
         block[row.id] = {
             "status": verdict.row_status(row),
-            "effect": _rounded(None if test is None else test.effect),
-            "ci_low": _rounded(interval[0]),
-            "ci_high": _rounded(interval[1]),
-            "p": _significant(None if test is None else test.p),
-            "p_holm": _significant(None if test is None else verdict.p_holm.get(test.key)),
+            "effect": _rounded(shown[0]),
+            "ci_low": _rounded(shown[1]),
+            "ci_high": _rounded(shown[2]),
+            "confidence": None if estimate is None else _significant(estimate.confidence),
+            "p": None if estimate is None else _significant(estimate.p),
+            "p_adjusted": _significant(None if test is None else verdict.adjusted_p(row, test)),
+            "family": verdict.family(row),
         }
     return block
 
 
-def _headline(row: Row) -> Test | None:
-    return row.tests[row.headline] if row.tests else None
-
-
 def _summary(verdict: Verdict) -> str:
-    rows = []
+    """One line per decisive comparison (a row without one: one line with its reason)."""
+    lines = []
     for row in verdict.rows:
-        test = _headline(row)
-        effect = "—" if test is None else _effect(test)
-        cells = _p_cells(verdict, test) if test is not None else ["—", "—"]
-        claim = row.claim
-        rows.append([claim.id, claim.words, claim.section, _dataset(row.dataset), row.compared,
-                     _status_text(verdict, row), effect, *cells])
-    header = ["Claim", "The paper's words", "Section", "Dataset", "Compared", "Status", "Effect [95% interval]", "p",
-              "p (Holm)"]
-    return markdown_table(header, "llllllrrr", rows)
+        tests = [test for test in row.tests if test.decisive] if row.reason is None else []
+        if row.claim.id == COMPATIBILITY_CLAIM and tests:
+            # C9: the row's status on its headline number (NDCG@10); the claim's section has the rest.
+            lines.append([f"{row.claim.id} {row.claim.short}", _dataset(row.dataset), row.compared,
+                          _summary_effect(row.headline), "—", "—", "—", f"**{verdict.row_status(row)}**"])
+            continue
+        if not tests:
+            lines.append([f"{row.claim.id} {row.claim.short}", _dataset(row.dataset), row.compared, "—", "—", "—", "—",
+                          f"**{NOT_TESTABLE}**: " + "; ".join(verdict.row_reasons(row))])
+            continue
+        for test in tests:
+            compared = test.compared if len(tests) > 1 and test.compared else row.compared
+            estimate = test.estimate
+            lines.append([
+                f"{row.claim.id} {row.claim.short}",
+                _dataset(row.dataset),
+                compared,
+                _summary_effect(test),
+                _interval(test),
+                "—" if estimate is None else p_value_text(verdict.adjusted_p(row, test)),
+                "—" if estimate is None else str(verdict.family(row)),
+                _status_text(verdict, test),
+            ])
+    header = ["Claim", "Dataset", "Compared", "Effect", "Interval", "p (adjusted)", "Family", "Status"]
+    return markdown_table(header, "lllrrrrl", lines)
 
 
-def _status_text(verdict: Verdict, row: Row) -> str:
-    status = verdict.row_status(row)
-    if status != NOT_TESTABLE:
-        return f"**{status}**"
-    return f"**{status}**: " + "; ".join(verdict.row_reasons(row))
+def _summary_effect(test: Test | None) -> str:
+    """The headline's effect; for C9, ours − printed."""
+    if test is not None and test.compatibility is not None:
+        return f"{100.0 * (test.compatibility.mean - test.compatibility.paper):+.3f} pp"
+    return "—" if test is None or test.estimate is None else _number(test, test.estimate.effect)
+
+
+def _status_text(verdict: Verdict, test: Test) -> str:
+    status = verdict.status(test)
+    if status == NOT_TESTABLE:
+        return f"**{status}**: {test.reason}"
+    needed = verdict.needed(test)
+    if needed is not None:
+        return f"**{status}**: ~{_factor(needed)}× the sample would settle it"
+    return f"**{status}**"
+
+
+def _family_line(verdict: Verdict, claim: Claim, rows: Sequence[Row]) -> str:
+    if claim.id == COMPATIBILITY_CLAIM:
+        return ""
+    sizes = {}
+    for row in rows:
+        sizes.setdefault(_dataset(row.dataset), verdict.family(row))
+    text = "; ".join(f"{dataset}: {m}" for dataset, m in sizes.items())
+    return (f"\n\nFamily (decisive comparisons per dataset, each interval at 1 − {verdict.settings.alpha} / m): "
+            f"{text}.")
 
 
 def _tests_table(verdict: Verdict, rows: Sequence[Row]) -> str:
     lines = []
     for row in rows:
         prefix = [_dataset(row.dataset), row.compared]
-        if row.reason is not None:
-            lines.append([*prefix, "—", "—", "—", "—", "—", "—", "—", NOT_TESTABLE, row.reason])
+        if row.reason is not None or not row.tests:
+            lines.append([*prefix, "—", "—", "—", "—", "—", "—", f"{NOT_TESTABLE}: " + "; ".join(verdict.row_reasons(row)),
+                          ""])
             continue
         for test in row.tests:
-            note = test.reason if test.reason is not None else test.note
-            lines.append([*prefix, test.measure, test.method, _effect(test), _relative(test), _paper(test),
-                          *_p_cells(verdict, test), verdict.status(test), note])
-    header = ["Dataset", "Compared", "Measure", "Test", "Effect [95% interval]", "Relative", "Paper", "p",
-              "p (Holm)", "Status", "Note"]
-    return markdown_table(header, "llllrrrrrll", lines)
+            estimate = test.estimate
+            if test.reason is not None or estimate is None:
+                lines.append([*prefix, test.measure, "—", "—", "—", "—", "—", f"{NOT_TESTABLE}: {test.reason}", ""])
+                continue
+            status = verdict.status(test)
+            p = verdict.adjusted_p(row, test) if test.decisive else estimate.p
+            lines.append([
+                *prefix, test.measure, _number(test, estimate.effect), _interval(test), f"{estimate.confidence:.2%}",
+                p_value_text(p) + ("" if test.decisive else " (raw)"), VARIANCE[estimate.method],
+                status if status is not None else "shown only", _note(verdict, test),
+            ])
+    header = ["Dataset", "Compared", "Measure", "Effect", "Interval", "Level", "p", "Variance", "Status", "Note"]
+    return markdown_table(header, "lllrrrrlll", lines)
+
+
+def _note(verdict: Verdict, test: Test) -> str:
+    parts = [test.note] if test.note else []
+    if test.paper is not None and test.estimate is not None:
+        low, high = test.estimate.interval
+        where = "inside" if low <= test.paper <= high else "outside"
+        parts.append(f"{test.paper_label} ({_number(test, test.paper)}): {where} the interval")
+    needed = verdict.needed(test)
+    if needed is not None:
+        what = "seeds and users" if test.estimate.seeds >= MIN_SEEDS else "users"
+        parts.append(f"~{_factor(needed)}× this run's {what} would settle it")
+    return "; ".join(parts)
 
 
 def _compatibility_table(verdict: Verdict, rows: Sequence[Row]) -> str:
@@ -132,17 +197,16 @@ def _compatibility_table(verdict: Verdict, rows: Sequence[Row]) -> str:
     for row in rows:
         prefix = [_dataset(row.dataset), row.compared]
         if row.reason is not None:
-            lines.append([*prefix, "—", "—", "—", "—", "—", "—", NOT_TESTABLE, row.reason])
+            lines.append([*prefix, "—", "—", "—", "—", "—", "—", f"{NOT_TESTABLE}: {row.reason}"])
             continue
         for test in row.tests:
             check = test.compatibility
             lines.append([
                 *prefix, test.measure, f"{check.paper:.4f}", f"{check.mean:.4f} ± {check.std:.4f}",
-                _yes(check.compatible), f"{check.cv:.3f}", _yes(check.stable), verdict.status(test), "",
+                _yes(check.compatible), f"{check.cv:.3f}", _yes(check.stable), verdict.status(test),
             ])
-    header = ["Dataset", "Compared", "Metric", "Printed", "Ours (mean ± std)", "Compatible", "CV", "Stable", "Status",
-              "Note"]
-    return markdown_table(header, "lllrrlrlll", lines)
+    header = ["Dataset", "Compared", "Metric", "Printed", "Ours (mean ± std)", "Compatible", "CV", "Stable", "Status"]
+    return markdown_table(header, "lllrrlrll", lines)
 
 
 def _setup_section(evidence: Sequence[DatasetEvidence]) -> str:
@@ -165,75 +229,65 @@ def _setup_section(evidence: Sequence[DatasetEvidence]) -> str:
 
 def _rules(verdict: Verdict) -> list[str]:
     settings = verdict.settings
+    smallest = f"{settings.smallest_effect:.0%}"
     return [
-        f"Status of a test: **{SUPPORTED}**, the effect in the claimed direction and p (Holm) < {settings.alpha}; "
-        f"**{CONTRADICTED}**, the opposite direction and p (Holm) < {settings.alpha}; **{NOT_SUPPORTED}**, "
-        "otherwise (also when the mean difference and the rank statistic point opposite ways, or the test is "
-        f"undefined, e.g. every pair tied); **{NOT_TESTABLE}**, with the reason, when the run lacks what the test "
-        "needs. A row: contradicted if any test is; else not supported if any is; else supported if all are; "
-        "else (some not testable, none failed) not testable here. The summary shows each row's headline test: "
-        "the first of its tests (C9: NDCG@10).",
-        f"Multiple comparisons: Holm's step-down correction over the family of the {len(verdict.p_holm)} distinct "
-        "tests on this page that have a p-value (a test that two claims share, such as V1 − DiffuRec on "
-        "NDCG@10 in C1 and C4a, counts once); C4b and C9 have no p-value and stay out of it.",
-        "Per user: each test user's HR@k or NDCG@k (full ranking, the target losing ties) averaged over the "
-        "seeds, paired between the two models; p from the Wilcoxon signed-rank test (normal approximation with "
-        f"the tie correction, ties dropped), as in Table 4c. Interval: percentile bootstrap of the mean "
-        f"difference, {settings.bootstrap_resamples} resamples, each interval from a numpy generator seeded with "
-        f"{settings.bootstrap_seed} (verdict.bootstrap_seed), so the same runs give the same page.",
-        f"Per seed (C2, C3): the paired t-test over seeds (one pair per seed) and Student's 95% interval; it needs "
-        f"at least {MIN_SEEDS} seeds, and below that it is not testable here (the effect is still shown). C2 "
-        "tests each seed's mean of the six metrics; C3 the log of each seed's seconds to its best validation "
-        "epoch, shown as the ratio exp(mean) with the paper's Table 2 ratio beside it.",
+        f"Families: each claim on each dataset is one family of m decisive comparisons, and its intervals are at "
+        f"1 − {settings.alpha} / m (Bonferroni); p (adjusted) = min(1, m p) is below {settings.alpha} exactly when "
+        "the interval excludes zero. A claim's status never depends on another claim's comparisons. Comparisons "
+        "shown only (C1's per metric, C2's paper-style test) are at 95% with their raw p and decide nothing.",
+        f"Status of a comparison: **{SUPPORTED}**, its interval excludes zero on the side the claim predicts; "
+        f"**{CONTRADICTED}**, on the other side; **{NO_EFFECT}**, its interval lies within ± the smallest effect of "
+        f"interest, {smallest} of the reference's mean (verdict.smallest_effect; for C3's time ratio, ± {smallest} "
+        f"of 1); **{INCONCLUSIVE}**, it covers zero and reaches past that (the note says about how many times this "
+        f"run's sample would settle it at the variance observed: an interval narrows as one over the square root "
+        f"of its sample); **{NOT_TESTABLE}**, with the reason, when the run lacks what it needs. A row: "
+        f"{CONTRADICTED} if any of its decisive comparisons is, else {NO_EFFECT} if any is, else {INCONCLUSIVE} "
+        f"if any is, else {NOT_TESTABLE} if any is, else {SUPPORTED}.",
+        f"Per user (C1, C4-C8): the mean over test users and seeds of compared − reference (HR@k or NDCG@k, full "
+        f"ranking, the target losing ties), seeds paired by index; a re-run baseline or an ensemble is one run, "
+        f"set against every seed. Variance 'seeds and users' (from {MIN_SEEDS} seeds): the two-way (seed × user) "
+        "random-effects variance of that mean, Student's t with Satterthwaite's degrees of freedom. 'test users "
+        f"only' (fewer seeds, or one run): a percentile bootstrap over users of their seed-averaged values, "
+        f"{settings.bootstrap_resamples} resamples from a numpy generator seeded with {settings.bootstrap_seed} "
+        "(verdict.bootstrap_seed), p the bootstrap's own; the interval then holds no training variance. C6 "
+        "compares two groups of users (head and long-tail test items), each resampled within itself.",
+        f"Per seed (C2, C3): Student's paired t-test over seeds (scipy's ttest_rel) and its interval; it needs "
+        f"at least {MIN_SEEDS} seeds. C2 tests each seed's mean of the six metrics; C3 the log of each seed's "
+        "seconds to its best validation epoch, shown as a ratio, against the paper's stated two-thirds less; a "
+        "run ended at the epoch cap has a censored time, and C3 is not testable when most runs are.",
         "Measured: C3's seconds are wall-clock times of the machine that trained each run, the only numbers on "
-        "this page that differ between two runs of the same models, and C3's status rests on them; the best "
-        "epochs beside them do not depend on the machine.",
-        "C6: users grouped by their test item, a head item (the top analysis.head_fraction of items by training "
-        "interactions, as in the case study) or long-tail; two-sample bootstrap interval (each group resampled "
-        "on its own) and the Mann-Whitney U test.",
-        f"C4b, an equivalence: supported when the 95% interval of V2 − V1 lies within ± "
-        f"{settings.equivalence_margin:.0%} of V1's mean (verdict.equivalence_margin), contradicted when it lies "
-        "wholly outside, not supported otherwise.",
+        "this page that differ between two runs of the same models.",
+        f"C4b, an equivalence: supported when the interval of V2 − V1 lies within ± {smallest} of V1's mean, "
+        f"contradicted when it lies wholly outside, {INCONCLUSIVE} otherwise.",
         "C9 (Benigni, Ferrari Dacrema and Jannach 2025): a printed number is compatible when it lies within our "
         f"mean ± 1 std over seeds (sample std), our spread stable when CV = std / mean < {settings.cv_threshold} "
-        "(verdict.cv_threshold); a number is supported when both hold, not supported otherwise. Only for runs at "
-        "the paper's configuration with at least 2 seeds; DiffuRec's printed numbers are DiffuRec's own "
-        "published ones (TOIS 2023), as the paper's Table 3 prints them. C9's effect in the summary: ours − printed.",
-        "Effects: compared − reference, in percentage points (pp: 100 × the metric difference) or as a ratio "
-        "(C3); Relative: the effect as % of the reference's mean; Paper: the paper's own value of the effect (C1, "
-        "C2: its Table 3 difference averaged over the six metrics, what its Table 4 prints as Avg. Diff.).",
-        f"{NOT_TESTABLE}: the run lacks a part the test needs, and the reason names it: a dataset, model or "
-        "baseline not in this run (params), a file a stage did not write (with the stage to run), too few "
-        "seeds, a baseline that did not converge, no published number for the dataset, or a run not at the "
-        "paper's configuration.",
+        f"(verdict.cv_threshold): {SUPPORTED} when both hold, {CONTRADICTED} when not compatible, "
+        f"{INCONCLUSIVE} when compatible but not stable. Only for runs at the paper's configuration with at least "
+        "2 seeds; DiffuRec's printed numbers are DiffuRec's own published ones (TOIS 2023), as the paper's Table 3 "
+        "prints them. C9's effect in the summary: ours − printed, NDCG@10.",
+        "Effects: compared − reference in percentage points (pp: 100 × the metric difference), or as a ratio "
+        "(C3).",
     ]
 
 
-def _p_cells(verdict: Verdict, test: Test) -> list[str]:
-    if test.p is None or test.reason is not None:
-        return ["—", "—"]
-    return [p_value_text(test.p), p_value_text(verdict.p_holm[test.key])]
+def _shown(test: Test, value: float) -> float:
+    """A value in the page's units: a ratio for a log ratio, else percentage points."""
+    return math.exp(value) if test.ratio else 100.0 * value
 
 
-def _effect(test: Test) -> str:
-    if test.effect is None:
+def _number(test: Test, value: float) -> str:
+    return f"{_shown(test, value):.3f}×" if test.ratio else f"{_shown(test, value):+.3f} pp"
+
+
+def _interval(test: Test | None) -> str:
+    if test is None or test.estimate is None:
         return "—"
-    text = _number(test.effect, test.unit)
-    if test.interval is None:
-        return text
-    return f"{text} [{_number(test.interval[0], test.unit)}, {_number(test.interval[1], test.unit)}]"
+    low, high = test.estimate.interval
+    return f"[{_number(test, low)}, {_number(test, high)}]"
 
 
-def _number(value: float, unit: str) -> str:
-    return f"{value:+.3f} pp" if unit == "pp" else f"{value:.3f}×"
-
-
-def _relative(test: Test) -> str:
-    return "—" if test.relative is None else f"{test.relative:+.1f}%"
-
-
-def _paper(test: Test) -> str:
-    return "—" if test.paper is None else _number(test.paper, test.unit)
+def _factor(value: float) -> str:
+    return f"{value:.1f}" if value < 10 else f"{value:.0f}"
 
 
 def _yes(value: bool) -> str:

@@ -196,6 +196,7 @@ def _training(trains: Sequence[tuple[Path, dict]], stage: str) -> Training:
     return Training(
         time_to_best_s=tuple(_number(t, "time_to_best_s", p, stage) for p, t in trains),
         best_epoch=tuple(_integer(t, "best_epoch", p, stage) for p, t in trains),
+        stopped_early=tuple(bool(_optional(t, "stopped_early", bool, p, stage)) for p, t in trains),
     )
 
 

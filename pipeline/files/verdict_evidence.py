@@ -79,6 +79,7 @@ def read_evidence(
         baselines=_present(baselines),
         ablations={variant: _present(settings) for variant, settings in ablations.items()},
         head=head,
+        ensemble_mode=config.eval.ensemble,
         setup_differences=setup_differences(config, dataset),
         unreadable=parts.unreadable,
     )

@@ -1,5 +1,5 @@
 """Stage `verdict`: does the paper hold on this run? reports/verdict.md, and metrics.json = the tables
-stage's summary plus a `verdict` block (claim row -> status, effect, interval, p, Holm p)."""
+stage's summary plus a `verdict` block (claim row -> status, effect, interval, p, adjusted p, family)."""
 
 from __future__ import annotations
 
@@ -39,8 +39,8 @@ def verdict(
     trains nothing. A part that cannot be read (a stage not run, a stale file) makes the claims that
     need it 'not testable here' with the reader's message as the reason: the page is written anyway.
 
-    Reads datasets, variants, seeds, baselines, analysis.head_fraction, ablation, verdict and the model, train and
-    data params that section 6.2 of the paper sets.
+    Reads datasets, variants, seeds, baselines, analysis.head_fraction, ablation, eval.ensemble, verdict and the
+    model, train and data params that section 6.2 of the paper sets.
     """
     config = load_config(params)
     unreadable = {}
@@ -53,7 +53,7 @@ def verdict(
     notes = [
         f"This run: models {', '.join(config.variants)}; re-run baselines {', '.join(config.baselines)} (params.yaml).",
         f"metrics.json: the tables stage's summary ({tables_metrics}) and this page's `verdict` block: per row its "
-        "status and its headline test's effect, interval, p and p (Holm).",
+        "status and its headline comparison's effect, interval (at its family's level), p, adjusted p and family size.",
     ]
     try:
         summary = read_json(tables_metrics, "tables")
