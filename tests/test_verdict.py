@@ -18,6 +18,7 @@ from diffurec.config import Config, VerdictConfig
 from diffurec.report.evidence import ONE_STEP, ZERO_XT, BaselineRanks, DatasetEvidence, Training
 from diffurec.report.paper_setup import setup_differences
 from diffurec.metrics import ndcg
+from diffurec.report.forest import STATUS_COLOURS, comparisons, forest_figure
 from diffurec.report.uncertainty import Method
 from diffurec.report.verdict import (
     CONTRADICTED,
@@ -353,6 +354,17 @@ def test_the_bootstrap_seed_fixes_the_page() -> None:
     assert render_verdict(judge([ev], PAPER, other), [ev]) != page
 
 
+def test_the_forest_plot_draws_every_comparison_with_an_interval_in_its_statuss_colour() -> None:
+    verdict = judge([_evidence()], PAPER, SETTINGS)
+    found = comparisons(verdict)
+    assert len(found) == sum(1 for row in verdict.rows for t in row.tests if t.decisive and t.estimate is not None)
+    metrics_panel, ratio_panel = forest_figure(verdict).axes
+    assert len(ratio_panel.get_yticklabels()) == 2  # C3: V1 and V2, on their own axis
+    intervals = [line for line in metrics_panel.get_lines() if line.get_linewidth() == 2]
+    expected = [STATUS_COLOURS[verdict.status(t)] for _, t in found if not t.ratio]
+    assert [line.get_color() for line in intervals] == expected
+
+
 def test_metrics_block_has_one_entry_per_row_with_rounded_numbers() -> None:
     verdict = judge([_evidence(), _evidence("ml-100k")], PAPER, SETTINGS)
     block = metrics_block(verdict)
@@ -413,6 +425,7 @@ def run_verdict(root: Path) -> tuple[str, dict]:
     args = ["verdict", "--runs", str(root / "runs"), "--data", str(root / "data"),
             "--paper-tables", str(REPO / "reference/paper_tables.yaml"),
             "--tables-metrics", str(root / "runs/tables/metrics.json"), "--out", str(root / "reports/verdict.md"),
+            "--summary-out", str(root / "reports/summary.md"), "--figure", str(root / "reports/figures/verdict.png"),
             "--metrics-file", str(root / "metrics.json"), "--params", str(root / "params.yaml")]
     result = CliRunner().invoke(app, args)
     if result.exception is not None:
@@ -431,6 +444,15 @@ def test_the_stage_writes_the_page_and_the_verdict_block_beside_the_tables_summa
     assert page.startswith("# Verdict: do the paper's claims hold on this run?\n")
     assert "| C9 the printed numbers reproduce | MovieLens-100K | V1: ours vs printed |" in page
     assert run_verdict(tmp_path)[0] == page
+    # The summary: the run's scale first, then the answer, its effects and what the paper leaves out.
+    summary = (tmp_path / "reports/summary.md").read_text()
+    scale = "*This run: MovieLens-100K; hidden 128, 4 blocks, max_len 100, 32 diffusion steps; at most 41 epochs"
+    assert summary.splitlines()[2].startswith(scale) and page.splitlines()[2] == summary.splitlines()[2]
+    answer = next(line for line in summary.splitlines() if line.startswith("| C1 "))
+    assert answer == "| C1 V1 and V2 beat DiffuRec | supported |"
+    assert "| C8a | MovieLens-100K | DiffuRec − Transformer, no diffusion |" in summary
+    assert "Table 4 swaps its V1 and V2 labels" in summary
+    assert (tmp_path / "reports/figures/verdict.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_missing_upstream_files_still_give_the_page_with_reasons(tmp_path: Path) -> None:

@@ -33,13 +33,16 @@ from diffurec.report.verdict import (
 COMPATIBILITY_CLAIM = "C9"
 
 
-def render_verdict(verdict: Verdict, evidence: Sequence[DatasetEvidence], notes: Sequence[str] = ()) -> str:
-    """The page: the summary (one row per claim, dataset and subject), each claim's comparisons, how
-    the run differs from the paper's configuration, and the rules. `notes`: more lines for the notes."""
+def render_verdict(verdict: Verdict, evidence: Sequence[DatasetEvidence], notes: Sequence[str] = (),
+                   provenance: str = "") -> str:
+    """The page: the summary (one line per comparison), each claim's comparisons, how the run differs
+    from the paper's configuration, and the rules. `notes`: more lines for the notes; `provenance`:
+    the line under the title (diffurec.report.provenance)."""
     seeds = sorted({seed for dataset in evidence for seed in dataset.seeds})
     counts = [sum(verdict.row_status(row) == status for row in verdict.rows) for status in STATUSES]
     parts = [
         "# Verdict: do the paper's claims hold on this run?\n",
+        provenance,
         f"Datasets: {', '.join(_dataset(d.dataset) for d in evidence)}; seeds: {', '.join(map(str, seeds))}. "
         "Each claim of DiffuRecSys (ROEGEN@RecSys'24), tested on each dataset of this run from what its stages "
         "wrote; every status is computed from its interval by the rules in the notes, and each interval is at "

@@ -10,17 +10,24 @@ import typer
 
 from diffurec.errors import DataError
 from diffurec.report.evidence import PAPER
+from diffurec.report.forest import forest_figure
+from diffurec.report.provenance import provenance
+from diffurec.report.significance import PAPER_HALF_UNIT, check_paper_table4
+from diffurec.report.summary import render_summary
 from diffurec.report.verdict import judge
 from diffurec.report.verdict_page import metrics_block, render_verdict
+from diffurec.variants import BASELINE
 from pipeline import layout
 from pipeline.app import app
-from pipeline.files.atomic_write import write_json, write_text
+from pipeline.files.atomic_write import write_json, write_png, write_text
 from pipeline.files.paper_tables import PAPER_TABLES, load_paper_tables
 from pipeline.files.run_results import read_json
 from pipeline.files.verdict_evidence import read_evidence
 from pipeline.params import DEFAULT_PARAMS, load_config
 
 VERDICT = layout.REPORTS / "verdict.md"
+SUMMARY = layout.REPORTS / "summary.md"
+FOREST = layout.FIGURES / "verdict.png"
 
 
 @app.command()
@@ -32,11 +39,14 @@ def verdict(
     tables_metrics: Annotated[Path, typer.Option(help="The tables stage's flat summary.")]
     = layout.tables_metrics_file(),
     out: Annotated[Path, typer.Option(help="Markdown file to write.")] = VERDICT,
+    summary_out: Annotated[Path, typer.Option(help="The one-page summary to write.")] = SUMMARY,
+    figure: Annotated[Path, typer.Option(help="The verdict's forest plot to write.")] = FOREST,
     metrics_file: Annotated[Path, typer.Option(help="metrics.json for dvc metrics show/diff.")] = layout.METRICS,
     params: Annotated[Path, typer.Option(help="Parameters file.")] = DEFAULT_PARAMS,
 ) -> None:
     """Test each of the paper's claims on every dataset of the run, from what the other stages wrote;
-    trains nothing. A part that cannot be read (a stage not run, a stale file) makes the claims that
+    trains nothing. Writes the verdict page, the one-page summary (the run's scale and its answer) and
+    the forest plot of every comparison. A part that cannot be read (a stage not run, a stale file) makes the claims that
     need it 'not testable here' with the reader's message as the reason: the page is written anyway.
 
     Reads datasets, variants, seeds, baselines, analysis.head_fraction, ablation, eval.ensemble, verdict and the
@@ -62,5 +72,10 @@ def verdict(
     except DataError as error:
         summary = {}
         notes.append(f"metrics.json holds the verdict block alone: {error}")
-    write_text(out, render_verdict(result, evidence, notes))
+    line = provenance(config)
+    checks = [] if paper is None else check_paper_table4(paper.means, paper.printed_table4, PAPER_HALF_UNIT, BASELINE)
+    printed = {} if paper is None else paper.reported
+    write_text(out, render_verdict(result, evidence, notes, provenance=line))
+    write_text(summary_out, render_summary(result, evidence, line, checks, printed))
+    write_png(figure, forest_figure(result))
     write_json(metrics_file, {**summary, "verdict": metrics_block(result)})

@@ -1,0 +1,42 @@
+"""The line that heads every report: at what scale this run was made, so that no table is read as
+the paper's when it comes from a small CPU profile. It names only what the params decide (no date,
+no machine: those would change the bytes between two runs of the same models; reports/cost.md names
+the machine)."""
+
+from __future__ import annotations
+
+from importlib import metadata
+
+from diffurec.config import Config
+from diffurec.datasets import DATASET_NAMES
+from diffurec.report.paper_setup import setup_differences
+
+PACKAGE = "diffurec-repro"
+
+
+def package_version() -> str:
+    """This package's installed version, or "not installed" when run from a bare source tree."""
+    try:
+        return metadata.version(PACKAGE)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def scale(config: Config) -> str:
+    """Whether the run is at the paper's configuration (section 6.2) on every dataset, in words."""
+    differing = {difference.key for dataset in config.datasets for difference in setup_differences(config, dataset)}
+    if not differing:
+        return "the paper's configuration (section 6.2)"
+    return f"not the paper's configuration: {len(differing)} settings of its section 6.2 differ (reports/verdict.md)"
+
+
+def provenance(config: Config) -> str:
+    """One italic Markdown line: datasets, model size, training budget, seeds, scale and version."""
+    model, train = config.model, config.train
+    datasets = ", ".join(DATASET_NAMES.get(d, d) for d in config.datasets)
+    return (
+        f"*This run: {datasets}; hidden {model.hidden}, {model.blocks} blocks, max_len {model.max_len}, "
+        f"{model.steps} diffusion steps; at most {train.epochs} epochs, patience {train.patience}; seeds "
+        f"{', '.join(map(str, config.seeds))}; {scale(config)}; {PACKAGE} {package_version()}. "
+        "Overview: reports/summary.md.*\n"
+    )
