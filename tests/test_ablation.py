@@ -17,7 +17,15 @@ from diffurec.config import ModelConfig
 from diffurec.diffusion import ReverseOptions, reverse_noise_scale, reverse_step, sample_reverse
 from diffurec.errors import ConfigError, DataError
 from diffurec.model import DiffuRec
-from diffurec.report.ablation import ONE_PASS, SettingRun, plot_table, render_ablation, setting_names
+from diffurec.report.ablation import (
+    ONE_PASS,
+    SettingRun,
+    differences_title,
+    plot_table,
+    render_ablation,
+    setting_differences,
+    setting_names,
+)
 from diffurec.schedule import NoiseSchedule, respaced_timesteps
 from pipeline import layout
 from pipeline.files.run_results import MeasuredSetting, read_ablation, write_ablation
@@ -196,6 +204,7 @@ def test_the_ablation_at_every_step_ranks_exactly_as_the_evaluate_stage(tmp_path
     plot = pd.read_csv(tmp_path / "reports" / "ablation.tsv", sep="\t")
     assert plot["setting"].tolist() == ["steps=1", "steps=4", "steps=32", "zero_xt"]
     assert (tmp_path / "reports" / "figures" / "ablation.png").stat().st_size > 0
+    assert "Figure: [each setting's difference from the full reverse process](figures/ablation.png)" in report
 
 
 def test_the_control_is_ablated_once_in_its_one_pass_as_the_evaluate_stage_ranks(tmp_path, monkeypatch):
@@ -217,6 +226,8 @@ def test_the_control_is_ablated_once_in_its_one_pass_as_the_evaluate_stage_ranks
     assert "respaced" not in report and "x_t = 0:" not in report
     plot = pd.read_csv(tmp_path / "reports" / "ablation.tsv", sep="\t")
     assert plot[["variant", "setting", "steps", "zero_xt"]].values.tolist() == [["control", ONE_PASS, 0, False]]
+    # Nothing to subtract from a one pass: the figure says so rather than failing.
+    assert (tmp_path / "reports" / "figures" / "ablation.png").stat().st_size > 0
 
 
 def test_only_a_diffusion_model_takes_the_ablation_params_settings():
@@ -284,6 +295,34 @@ def test_the_report_puts_the_control_row_beside_the_diffusion_settings():
     assert plot_table(runs, ["HR@10", "NDCG@10"]).splitlines()[1] == (
         "ml-100k\tcontrol\tone_pass\t0\tFalse\t0.600000\t0.300000\t0.200000"
     )
+
+
+def test_each_setting_is_compared_with_the_full_process_of_its_own_seed_in_points():
+    runs = {
+        ("ml-100k", "control"): [[SettingRun(ONE_PASS, 0, (), False, 0.5, {"NDCG@10": 0.3})]] * 2,
+        ("ml-100k", "v1"): [
+            [_setting("steps=1", (3,), 1.0, 0.1, 0.0501), _setting("steps=4", (0, 1, 2, 3), 4.0, 0.1, 0.05)],
+            [_setting("steps=1", (3,), 1.0, 0.1, 0.0590), _setting("steps=4", (0, 1, 2, 3), 4.0, 0.1, 0.06)],
+        ],
+    }
+    # The control has no full process to be compared with: it needs no reference and gets no rows.
+    differences = setting_differences(runs, {("ml-100k", "v1"): (0.05, 0.06)}, "NDCG@10")
+    assert differences[["variant", "setting"]].values.tolist() == [
+        ["v1", "1 of 4 steps"], ["v1", "4 of 4 steps"], ["v1", "1 of 4 steps"], ["v1", "4 of 4 steps"]
+    ]
+    # A difference of 0.0001 in NDCG is 0.01 points; K = T is the reference itself.
+    np.testing.assert_allclose(differences["points"], [0.01, 0.0, -0.1, 0.0], atol=1e-12)
+    assert (differences["points"].iloc[[1, 3]] == 0.0).all()
+    with pytest.raises(ValueError):
+        setting_differences(runs, {("ml-100k", "v1"): (0.05,)}, "NDCG@10")
+
+
+def test_the_differences_title_says_what_the_marks_are_or_that_one_seed_has_no_spread():
+    assert differences_title("NDCG@10", [0, 1, 2]) == (
+        "Inference ablations: NDCG@10 minus the full reverse process's (all T steps), same model and seed\n"
+        "filled dot and bar: mean over seeds 0, 1, 2 ± 1 std of the per-seed differences; hollow dots: each seed"
+    )
+    assert differences_title("NDCG@10", [4]).endswith("\nseed 4 (one seed: no spread)")
 
 
 def test_ablation_results_read_back_and_stale_ones_are_refused(tmp_path):

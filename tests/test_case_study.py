@@ -12,9 +12,17 @@ import torch
 import yaml
 
 from data_stage_support import ML100K_INTER, assert_refused, run_cli
-from diffurec.report.case_study import dataset_groups
+from diffurec.report.case_study import (
+    DatasetCase,
+    DatasetGroups,
+    VariantRanks,
+    bar_panels,
+    dataset_groups,
+    groups_figure_title,
+)
 from diffurec.config import ModelConfig
-from diffurec.report.groups import group_metrics
+from diffurec.report.groups import Grouping, group_metrics
+from diffurec.report.tables import metric_names
 from diffurec.metrics import summarize
 from diffurec.model import DiffuRec
 from diffurec.preprocess import preprocess
@@ -28,6 +36,7 @@ SEEDS = (0, 1)
 VARIANTS = ("baseline", "v1")
 OUTPUTS = (
     "reports/case_study.md",
+    "reports/case_study.tsv",
     "reports/figures/case_study_groups.png",
     "reports/figures/case_study_ensemble.png",
 )
@@ -72,41 +81,62 @@ def project(tmp_path: Path, split: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
     return tmp_path
 
 
-def _table_row(report: str, section: str, group: str, model: str, inference: str) -> list[str]:
+def _table(report: str, section: str) -> list[dict[str, str]]:
+    """The rows of the table under `### {section}`, each as header -> cell."""
     body = report.split(f"### {section}")[1].split("###")[0]
-    prefix = f"| {group} | {model} | {inference} |"
-    (line,) = [line for line in body.splitlines() if line.startswith(prefix)]
-    return line.strip("| ").split(" | ")
+    # Cells between the outer "| " and " |", blank ones kept.
+    header, _, *rows = [line[2:-2].split(" | ") for line in body.splitlines() if line.startswith("|")]
+    return [dict(zip(header, row, strict=True)) for row in rows]
 
 
-def test_case_study_reports_per_group_metrics_of_variants_ensembles_and_present_baselines(project, split):
+def test_case_study_tables_have_a_column_per_model_holding_the_old_rows_values(project, split):
     assert run_cli("case-study")[0] == 0
     report = (project / "reports/case_study.md").read_text()
     users = split["user_id"].astype(str).tolist()
     groups = dataset_groups("ml-100k", encode(split), 0.2, (20, 40, 60, 80))
-
-    seed_ranks = np.stack([_ranks(users, 10 + seed) for seed in SEEDS])
-    expected = group_metrics(seed_ranks, groups.popularity, KS).loc["long-tail"]
-    row = _table_row(report, "Head vs long-tail items", "long-tail", "V1 (+cross-attention)", "seed mean")
-    assert row[3] == str(int(expected["users"]))
-    assert row[4:] == [f"{expected[m]:.4f}" for m in ("HR@5", "HR@10", "HR@20", "NDCG@5", "NDCG@10", "NDCG@20")]
-
-    g1 = groups.length.labels[0]
-    sasrec = group_metrics(_ranks(users, 200), groups.length, KS).loc[g1]
-    row = _table_row(report, "Sequence-length groups", g1, "SASRec", "single run")
-    assert row[4] == f"{sasrec['HR@5']:.4f}"
+    # What the old layout printed on its row for (group, model, inference): group_metrics of those ranks.
+    ranks = {}
+    for v, name in enumerate(("DiffuRec (baseline)", "V1 (+cross-attention)")):
+        ranks[name, "seed mean"] = np.stack([_ranks(users, 10 * v + seed) for seed in SEEDS])
+        ranks[name, "ensemble"] = _ranks(users, 100 + v)
+    ranks["SASRec", "seed mean"] = _ranks(users, 200)  # a baseline's one run, in the seed-mean rows
+    tsv = pd.read_csv(project / "reports/case_study.tsv", sep="\t")
+    for section, grouping in (("Head vs long-tail items: NDCG@10", groups.popularity),
+                              ("Sequence-length groups: NDCG@10", groups.length)):
+        rows = _table(report, section)
+        assert list(rows[0]) == ["Group", "Users", "Inference", "DiffuRec (baseline)", "V1 (+cross-attention)", "SASRec"]
+        assert [(r["Group"], r["Inference"]) for r in rows] == [
+            (group, inference) for group in grouping.labels for inference in ("seed mean", "ensemble")
+        ]
+        for (model, inference), model_ranks in ranks.items():
+            expected = group_metrics(model_ranks, grouping, KS)
+            for group in grouping.labels:
+                (row,) = [r for r in rows if r["Group"] == group and r["Inference"] == inference]
+                assert row[model] == f"{expected.loc[group, 'NDCG@10']:.4f}", (section, group, model, inference)
+                # The old rows' users, once per group: on its seed-mean row.
+                assert row["Users"] == (str(expected.loc[group, "users"]) if inference == "seed mean" else "")
+                # Every other metric of the old row: in the TSV.
+                old_row = tsv[(tsv["group"] == group) & (tsv["model"] == model)
+                              & (tsv["inference"] == ("single run" if model == "SASRec" else inference))]
+                assert old_row[list(metric_names(KS))].to_numpy()[0] == pytest.approx(
+                    expected.loc[group, list(metric_names(KS))].to_numpy(dtype=float), abs=1e-6
+                )
+        # A baseline has no ensemble.
+        assert all(r["SASRec"] == "" for r in rows if r["Inference"] == "ensemble")
+    # One line per group and (model, inference): each variant's two and SASRec's one.
+    assert len(tsv) == len(ranks) * (len(groups.popularity.labels) + len(groups.length.labels))
     assert "GRU4Rec; run `dvc repro`" in report  # configured, never run: named, not silently dropped
 
     ensemble = summarize(_ranks(users, 100), KS)["NDCG@10"]
     seed_mean = np.mean([summarize(_ranks(users, seed), KS)["NDCG@10"] for seed in SEEDS])
-    gains = report.split("### Ensemble")[1]
-    (baseline_gain,) = [line for line in gains.splitlines() if line.startswith("| DiffuRec (baseline) |")]
-    assert baseline_gain.split(" | ")[1] == f"{ensemble - seed_mean:+.4f}"
+    gains = _table(report, "Ensemble (Algorithm 3) vs a single seed: NDCG@10, in pp")
+    assert [r["Group"] for r in gains] == ["all users", *groups.popularity.labels, *groups.length.labels]
+    assert gains[0]["Users"] == str(len(users))
+    assert gains[0]["DiffuRec (baseline)"] == f"{100 * (ensemble - seed_mean):+.3f}"
     # The sentence on the paper's claim counts the long-tail, shortest and longest groups' gains.
-    header, _, *rows = [line.strip("| ").split(" | ") for line in gains.splitlines() if line.startswith("|")]
-    claimed = [header.index(column) for column in ("long-tail", groups.length.labels[0], groups.length.labels[-1])]
-    higher = sum(float(row[i]) > 0 for row in rows for i in claimed)
-    assert f"higher in {higher} of {len(rows) * 3} cells." in gains
+    claimed = [r for r in gains if r["Group"] in ("long-tail", groups.length.labels[0], groups.length.labels[-1])]
+    higher = sum(float(r[model]) > 0 for r in claimed for model in ("DiffuRec (baseline)", "V1 (+cross-attention)"))
+    assert f"higher in {higher} of 6 cells." in report
     for boundary in groups.boundaries:
         assert f"{boundary:.1f}" in report
     for link in ("figures/case_study_groups.png", "figures/tsne_ml-100k_v1.png"):
@@ -160,3 +190,48 @@ def test_tsne_refuses_a_missing_model_and_a_perplexity_above_the_users(project):
     params["analysis"] = {"tsne_users": 5000, "tsne_perplexity": 1000}
     (project / "params.yaml").write_text(yaml.safe_dump(params))
     assert_refused(*run_cli("tsne", "ml-100k", "v1"), "analysis.tsne_perplexity", "lower it")
+
+
+def _six_users() -> DatasetGroups:
+    """Six users: the first four with a head test item; by length G1 (users 0-2), an empty G2, G3 (users 3-5)."""
+    popularity = Grouping("target popularity", ("head", "long-tail"), np.array([0, 0, 0, 0, 1, 1]))
+    length = Grouping("sequence length", ("G1", "G2", "G3"), np.array([0, 0, 0, 2, 2, 2]))
+    head = np.zeros(11, dtype=bool)
+    return DatasetGroups("ml-100k", 10, 0.2, head, 0.5, (50.0,), np.array([5.0]), popularity, length)
+
+
+def test_group_bars_are_seed_means_and_one_runs_with_bootstrap_intervals_over_the_groups_users():
+    # NDCG@10 of rank 1 is 1, of rank 3 is 0.5, of rank 20 is 0.
+    seeds = np.array([[1, 3, 20, 1, 1, 20], [1, 3, 20, 3, 1, 20]])
+    sasrec = np.array([3, 3, 3, 1, 20, 1])
+    case = DatasetCase(_six_users(), {"v1": VariantRanks(seeds, seeds[0])}, {"SASRec": sasrec}, ())
+    panels = bar_panels(case, "NDCG@10")
+    assert list(panels) == ["target popularity", "sequence length"]
+    head = panels["target popularity"]
+    assert list(head.values.columns) == ["V1 (+cross-attention)", "SASRec"]
+    for name, grouping in zip(panels, case.groups.groupings):
+        expected = group_metrics(seeds, grouping, (10,))["NDCG@10"]
+        np.testing.assert_allclose(panels[name].values["V1 (+cross-attention)"], expected, atol=1e-12)
+    # Users 0-3 average, over the seeds, 1, 0.5, 0 and 0.75: a mean of 0.5625, inside its interval.
+    assert head.values.loc["head", "V1 (+cross-attention)"] == pytest.approx(0.5625)
+    low, high = head.low.loc["head", "V1 (+cross-attention)"], head.high.loc["head", "V1 (+cross-attention)"]
+    assert 0.0 <= low < 0.5625 < high <= 1.0
+    # SASRec's one run: every head user at rank 3 (0.5) or 1, a long-tail split 0 and 1.
+    assert head.values.loc["head", "SASRec"] == pytest.approx((0.5 * 3 + 1.0) / 4)
+    assert head.values.loc["long-tail", "SASRec"] == pytest.approx(0.5)
+    # A group whose users all score the same has no spread to resample; an empty group has no bar.
+    lengths = panels["sequence length"]
+    assert lengths.low.loc["G1", "SASRec"] == lengths.values.loc["G1", "SASRec"] == lengths.high.loc["G1", "SASRec"]
+    assert lengths.values.loc["G2"].isna().all() and lengths.low.loc["G2"].isna().all()
+    # The same ranks give the same intervals.
+    again = bar_panels(case, "NDCG@10")["target popularity"]
+    assert again.low.equals(head.low) and again.high.equals(head.high)
+
+
+def test_the_group_figure_title_says_mean_over_seeds_of_our_models_only():
+    with_baselines = groups_figure_title("NDCG@10", [0, 1, 2], baselines=True)
+    assert with_baselines.startswith(
+        "Per-group NDCG@10 (our models: mean over seeds 0, 1, 2; RecBole baselines: one run each)\n"
+    )
+    assert with_baselines.endswith("95% bootstrap interval over the group's test users (1000 resamples)")
+    assert "baselines" not in groups_figure_title("NDCG@10", [0], baselines=False)

@@ -25,6 +25,7 @@ from diffurec.report.comparison import (
     user_test,
 )
 from diffurec.metrics import ndcg
+from diffurec.report.markdown import MIN_RELATIVE_BASE, relative_change
 
 REPO = Path(__file__).resolve().parents[1]
 METRICS = ("HR@5", "HR@10", "HR@20", "NDCG@5", "NDCG@10", "NDCG@20")
@@ -55,6 +56,22 @@ def test_improvement_is_best_ours_over_best_baseline_and_skips_diffurec_rows():
     assert strongest(rows()[:2], "NDCG@5").name == "V2"
 
 
+def test_a_relative_change_over_a_near_zero_base_is_not_printed():
+    # NDCG@5: the best baseline 0.004 and the control 0.001, below MIN_RELATIVE_BASE (0.005); HR@5's 0.10 is not.
+    methods = [
+        Method("V1", "ours", {"HR@5": 0.12, "NDCG@5": 0.0113}, False),
+        Method("SASRec-CE", "re-run", {"HR@5": 0.10, "NDCG@5": 0.004}, True),
+        Method("Transformer, no diffusion", "ours (control)", {"HR@5": 0.10, "NDCG@5": 0.001}, False),
+    ]
+    assert MIN_RELATIVE_BASE == 0.005
+    assert improvement(methods, "NDCG@5") is None and improvement_over_control(methods, "NDCG@5") is None
+    assert improvement(methods, "HR@5") == pytest.approx(20.0)
+    assert relative_change(0.0113, 0.005) == pytest.approx(126.0) and relative_change(0.0113, 0.0049) is None
+    lines = render_table5([DatasetTable("ml-100k", tuple(methods), None)], ("HR@5", "NDCG@5"), [], []).splitlines()
+    assert "| Improv. over best baseline |  | +20.0% | — |" in lines
+    assert "| Improv. over the control |  | +20.0% | — |" in lines
+
+
 def test_user_test_pairs_seed_averaged_ndcg_with_the_baseline():
     rng = np.random.default_rng(0)
     variant = rng.integers(1, 40, size=(3, 200))
@@ -77,10 +94,11 @@ def test_rendering_marks_cells_and_is_byte_stable():
     assert "| V2 | ours | 0.1100 | **0.0600** |" in lines
     assert "| V1 | ours | <ins>0.1200</ins> | <ins>0.0500</ins> |" in lines
     assert "| DiffuRecSys | reported | **0.2000** | — |" in lines
-    assert "| Improv. over best baseline |  | +20.00% | +50.00% |" in lines
-    assert "| Improv. over best re-run baseline |  | +20.00% | +50.00% |" in lines
-    # A metrics.json from before epochs were recorded: unknown, '—'.
-    assert "| MovieLens-100K | SASRec-CE | SASRec | CE | 3 | — | — | — | — | — | — | — | — | — | 12.3 |" in lines
+    assert "| Improv. over best baseline |  | +20.0% | +50.0% |" in lines
+    assert "| Improv. over best re-run baseline |  | +20.0% | +50.0% |" in lines
+    # The settings no run has, and the epochs of a metrics.json from before they were recorded: left out.
+    assert "| Dataset | Baseline | RecBole model | Loss | Max epochs | Training (s) |" in lines
+    assert "| MovieLens-100K | SASRec-CE | SASRec | CE | 3 | 12.3 |" in lines
     assert "- a note" in lines
 
 
@@ -149,7 +167,7 @@ def test_stage_renders_measured_rows_and_the_user_test(runs_tree):
     best_baseline = max(ndcg10["GRU4Rec"], ndcg10["SASRec-CE"])
     gain = 100 * ((ndcg10["v2"] + ndcg10["v2-1"]) / 2 - best_baseline) / best_baseline
     improv = next(line for line in text.splitlines() if line.startswith("| Improv. over best baseline |"))
-    assert improv.split(" | ")[6] == f"{gain:+.2f}%"
+    assert improv.split(" | ")[6] == f"{gain:+.1f}%"
     # The paper reports nothing on ml-100k: no reported rows, and one improvement row (over the re-runs).
     assert "| reported |" not in text and "Improv. over best re-run baseline" not in text
     assert "The paper reports no other methods on MovieLens-100K" in text
@@ -190,7 +208,7 @@ def test_improvement_leaves_out_baselines_that_did_not_converge():
     assert improvement(methods, "HR@5", ("re-run",)) is None
     text = render_table5([DatasetTable("ml-100k", tuple(methods), None)], ("HR@5", "NDCG@5"), [], [])
     lines = text.splitlines()
-    assert "| Improv. over best baseline | converged only | +50.00% | — |" in lines
+    assert "| Improv. over best baseline | converged only | +50.0% | — |" in lines
     assert "| Improv. over best re-run baseline | none converged | — | — |" in lines
     assert "Not converged, so left out of the Improv. rows and the per-user test: SASRec-CE (see Converged" in text
     assert "Per-user test: not computed, no re-run baseline converged." in lines
@@ -207,8 +225,8 @@ def test_the_control_is_its_own_row_and_has_its_own_improvement():
     text = render_table5([DatasetTable("ml-100k", tuple(methods), None)], ("HR@5", "NDCG@5"), [], [])
     lines = text.splitlines()
     assert "| Transformer, no diffusion | ours (control) | **0.1500** | <ins>0.0500</ins> |" in lines
-    assert "| Improv. over best baseline |  | +20.00% | +50.00% |" in lines
-    assert "| Improv. over the control |  | -20.00% | +20.00% |" in lines
+    assert "| Improv. over best baseline |  | +20.0% | +50.0% |" in lines
+    assert "| Improv. over the control |  | -20.0% | +20.0% |" in lines
     assert "Not converged" not in text
     assert "Improv. over the control:" in text
     assert "Improv. over the control" not in render_table5([DatasetTable("ml-100k", tuple(rows()), None)], ("HR@5",), [], [])
@@ -222,9 +240,10 @@ def test_settings_table_shows_best_and_last_epoch_and_convergence():
     assert [run.converged for run in runs] == [True, False]
     assert not BaselineRun("ml-100k", "old", {}, 1.0).converged
     text = render_table5([], ("HR@5",), runs, [])
-    assert "| Max epochs | Early stop | max_len | Hidden | Layers | Batch | lr | Best epoch | Last epoch | Converged | Training (s) |" in text
-    assert "| MovieLens-100K | GRU4Rec | GRU4Rec | — | 9 | — | — | — | — | — | — | 3 | 6 | yes | 2.0 |" in text
-    assert "| MovieLens-100K | SASRec-CE | SASRec | — | 9 | — | — | — | — | — | — | 9 | 9 | no | 2.0 |" in text
+    # No run records a loss, an early stop or a size: those columns are left out.
+    assert "| Dataset | Baseline | RecBole model | Max epochs | Best epoch | Last epoch | Converged | Training (s) |" in text
+    assert "| MovieLens-100K | GRU4Rec | GRU4Rec | 9 | 3 | 6 | yes | 2.0 |" in text
+    assert "| MovieLens-100K | SASRec-CE | SASRec | 9 | 9 | 9 | no | 2.0 |" in text
 
 
 def test_stage_compares_with_the_strongest_converged_baseline_only(runs_tree):
@@ -236,7 +255,7 @@ def test_stage_compares_with_the_strongest_converged_baseline_only(runs_tree):
     v2 = (_metric(runs_tree, "eval/ml-100k/v2/seed0") + _metric(runs_tree, "eval/ml-100k/v2/seed1")) / 2
     gru = _metric(runs_tree, "baselines/ml-100k/GRU4Rec")
     improv = next(line for line in text.splitlines() if line.startswith("| Improv. over best baseline |"))
-    assert improv.split(" | ")[1] == "converged only" and improv.split(" | ")[6] == f"{100 * (v2 - gru) / gru:+.2f}%"
+    assert improv.split(" | ")[1] == "converged only" and improv.split(" | ")[6] == f"{100 * (v2 - gru) / gru:+.1f}%"
     assert "vs GRU4Rec (strongest converged re-run baseline" in text
     assert "left out of the Improv. rows and the per-user test: SASRec-CE" in text
     assert "| MovieLens-100K | SASRec-CE | SASRec | CE | 9 |" in text and "| 9 | 9 | no | 1.5 |" in text
@@ -251,7 +270,8 @@ def test_stage_treats_baselines_without_recorded_epochs_as_not_converged(runs_tr
     lines = (runs_tree / "table5.md").read_text().splitlines()
     assert "| Improv. over best baseline | none converged | — | — | — | — | — | — |" in lines
     assert "Per-user test: not computed, no re-run baseline converged." in lines
-    assert "| MovieLens-100K | GRU4Rec | GRU4Rec | CE | 9 | — | — | — | — | — | — | — | — | — | 1.5 |" in lines
+    # Nor any epoch recorded: only the settings and the seconds are left.
+    assert "| MovieLens-100K | GRU4Rec | GRU4Rec | CE | 9 | 1.5 |" in lines
 
 
 def test_stage_refuses_a_malformed_convergence_record(runs_tree):
@@ -275,6 +295,6 @@ def test_stage_lists_the_control_beside_our_variants(runs_tree):
     v2 = (_metric(runs_tree, "eval/ml-100k/v2/seed0") + _metric(runs_tree, "eval/ml-100k/v2/seed1")) / 2
     control = (_metric(runs_tree, "eval/ml-100k/control/seed0") + _metric(runs_tree, "eval/ml-100k/control/seed1")) / 2
     improv = next(line for line in text.splitlines() if line.startswith("| Improv. over the control |"))
-    assert improv.split(" | ")[6] == f"{100 * (v2 - control) / control:+.2f}%"
+    assert improv.split(" | ")[6] == f"{100 * (v2 - control) / control:+.1f}%"
     # The per-user test is still our best diffusion model's.
     assert "V2 (+cross-attention +offset noise) (best of ours" in text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import statistics
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +17,16 @@ import pipeline.stages.tables  # noqa: F401  (registers the command)
 import pipeline.stages.ttest  # noqa: F401
 from diffurec.errors import DataError
 from diffurec.metrics import summarize
-from diffurec.report.significance import PairedTTest, SignedRankTest, VariantComparison, paired_ttest
-from diffurec.report.markdown import markdown_table
+from diffurec.report.curves import CURVE_METRIC
+from diffurec.report.significance import (
+    PAPER_HALF_UNIT,
+    PairedTTest,
+    SignedRankTest,
+    VariantComparison,
+    check_paper_table4,
+    paired_ttest,
+)
+from diffurec.report.markdown import markdown_table, without_empty_columns
 from diffurec.report.tables import (
     PaperTables,
     VariantRuns,
@@ -26,7 +35,10 @@ from diffurec.report.tables import (
     render_table3,
     render_table4,
 )
+from diffurec.train import SELECTION_METRIC
 from pipeline.app import app
+from pipeline.files.training_curves import read_curve
+from pipeline.files.paper_tables import load_paper_tables
 
 REPO = Path(__file__).resolve().parents[1]
 KS = (5, 10, 20)
@@ -65,6 +77,11 @@ def write_run(runs: Path, dataset: str, variant: str, seed: int, shift: int = 0,
     if recorded:
         train |= {"last_epoch": last, "stopped_early": stopped, "patience": PATIENCE}
     (train_dir / "train.json").write_text(json.dumps(train))
+    # Validation NDCG@10 rises by 0.01 an epoch up to the best epoch, then falls by 0.005.
+    epochs = np.arange(1, (last if recorded else EPOCHS) + 1)
+    scores = np.where(epochs <= best, 0.01 * epochs, 0.01 * best - 0.005 * (epochs - best))
+    history = pd.DataFrame({"epoch": epochs, "loss": 1.0 / epochs, "valid_NDCG@10": scores})
+    history.to_csv(train_dir / "history.tsv", sep="\t", index=False)
 
 
 def write_ensemble(runs: Path, dataset: str, variant: str, shift: int = 0) -> None:
@@ -198,7 +215,8 @@ def test_single_seed_renders_na_with_a_note(tmp_path: Path) -> None:
     assert "± n/a" in outputs(root)["table3_performance.md"]
     assert "lists one seed" in outputs(root)["table3_performance.md"]
     per_metric = outputs(root)["table4_ttest.md"].split("## 4b")[1].split("## 4c")[0]
-    assert "| n/a | n/a | n/a |" in per_metric and "one pair" in per_metric
+    assert "Left out: with 1 seed, a t-test across seeds has 0 degrees of freedom" in per_metric
+    assert "|" not in per_metric
     summary = json.loads((root / "metrics.json").read_text())
     assert "ml-100k/v1/mean/HR@10" in summary and not any("/std/" in key for key in summary)
 
@@ -245,6 +263,14 @@ def test_markdown_table_is_unpadded() -> None:
     assert text == "| a | long header |\n| --- | ---: |\n| x | 1 |\n| longer cell | 22 |\n"
 
 
+def test_a_column_with_no_value_in_any_row_is_left_out() -> None:
+    rows = [["a", "—", "1", ""], ["b", "—", "—", ""]]
+    header, align, kept = without_empty_columns(["Name", "Paper", "Ours", "Note"], "lrrl", rows)
+    # "Paper" is "—" and "Note" blank in every row; "Ours" has one value, so it stays, its "—" with it.
+    assert (header, align, kept) == (["Name", "Ours"], "lr", [["a", "1"], ["b", "—"]])
+    assert without_empty_columns(["Name", "Paper"], "lr", []) == (["Name", "Paper"], "lr", [])
+
+
 def test_render_table3_on_a_known_fixture() -> None:
     runs = {
         ("amazon-beauty", "v1"): VariantRuns(
@@ -277,18 +303,31 @@ def test_render_table3_on_a_known_fixture() -> None:
 
 def test_render_table4_formats_tiny_p_and_undefined_tests() -> None:
     tiny = PairedTTest(n=6, mean_diff=0.0123, t=25.0, p=1.5e-6)
-    undefined = PairedTTest(n=1, mean_diff=0.01, t=None, p=None, undefined="one pair: no variance to test against")
-    comparison = VariantComparison(
-        "ml-100k", "v2", tiny, {"HR@5": undefined}, SignedRankTest(10, 8, 0.002, 30.0, 1.2, 0.2301)
-    )
+    def undefined(n: int) -> PairedTTest:
+        return PairedTTest(n=n, mean_diff=0.0, t=None, p=None, undefined="no variance to test against")
+
+    comparisons = {
+        ("ml-100k", "v1"): VariantComparison(
+            "ml-100k", "v1", undefined(6), {"HR@5": undefined(3)}, SignedRankTest(10, 8, -0.002, 5.0, -1.2, 0.2301)
+        ),
+        ("ml-100k", "v2"): VariantComparison(
+            "ml-100k", "v2", tiny, {"HR@5": PairedTTest(3, 0.01, 2.0, 0.2)},
+            SignedRankTest(10, 8, 0.002, 30.0, 1.2, 0.2301),
+        ),
+    }
     # Keyed as benchmarks/device/grid_report.py keys them: only the values are read.
-    text = render_table4(["ml-100k"], ["baseline", "v2"], ["HR@5"], {("ml-100k", "v2"): comparison}, [])
+    text = render_table4(["ml-100k"], ["baseline", "v1", "v2"], ["HR@5"], comparisons, [])
+    v1_vs_diffurec = "| MovieLens-100K | V1 (+cross-attention) | DiffuRec (baseline) |"
     v2_vs_diffurec = "| MovieLens-100K | V2 (+cross-attention +offset noise) | DiffuRec (baseline) |"
-    assert f"{v2_vs_diffurec} 6 | 25.0000 | 1.50e-06 | yes | 1.2300 |  |" in text
-    # 4b and 4c: the Holm-adjusted p after the p; a family of one test (4c) leaves it as it is.
-    assert f"{v2_vs_diffurec} HR@5 | 1 | n/a | n/a | n/a | n/a | 1.0000 | one pair: no variance to test against |" in text
-    assert f"{v2_vs_diffurec} 10 | 8 | 30.0 | 1.2000 | 0.2301 | 0.2301 | no | 0.2000 |  |" in text
-    assert "this table's 0 tests with a p-value" in text and "this table's 1 test with a p-value" in text
+    # Mean diff. in percentage points: 0.0123 is +1.230 pp.
+    assert f"{v2_vs_diffurec} 6 | 25.0000 | 1.50e-06 | yes, better | +1.230 |  |" in text
+    assert f"{v1_vs_diffurec} 6 | n/a | n/a | n/a | +0.000 | no variance to test against |" in text
+    # 4b and 4c: the Holm-adjusted p after the p; the undefined test is left out of 4b's family.
+    assert f"{v1_vs_diffurec} HR@5 | 3 | n/a | n/a | n/a | n/a | +0.000 | no variance to test against |" in text
+    assert f"{v2_vs_diffurec} HR@5 | 3 | 2.0000 | 0.2000 | 0.2000 | no | +1.000 |  |" in text
+    # 4c has no undefined test: no Note column.
+    assert f"{v2_vs_diffurec} 10 | 8 | 30.0 | 1.2000 | 0.2301 | 0.4602 | no | +0.200 |" in text.splitlines()
+    assert "this table's 1 test with a p-value" in text and "this table's 2 tests with a p-value" in text
 
 
 def test_table4_adjusts_each_tables_p_by_holm_over_its_rows() -> None:
@@ -300,9 +339,73 @@ def test_table4_adjusts_each_tables_p_by_holm_over_its_rows() -> None:
     text = render_table4(["ml-100k"], ["baseline", "v1", "v2"], ["HR@5"],
                          {"a": comparison("v1", 0.01), "b": comparison("v2", 0.04)}, [])
     table_4b, table_4c = text.split("## 4b")[1].split("## 4c")
-    assert "| 2.0000 | 0.0300 | 0.0600 | yes |" in table_4b and "| 2.0000 | 0.1200 | 0.1200 | no |" in table_4b
-    assert "| 1.2000 | 0.0100 | 0.0200 | yes |" in table_4c and "| 1.2000 | 0.0400 | 0.0400 | yes |" in table_4c
+    assert "| 2.0000 | 0.0300 | 0.0600 | yes, better |" in table_4b and "| 2.0000 | 0.1200 | 0.1200 | no |" in table_4b
+    assert "| 1.2000 | 0.0100 | 0.0200 | yes, better |" in table_4c
+    assert "| 1.2000 | 0.0400 | 0.0400 | yes, better |" in table_4c
     assert "this table's 2 tests with a p-value" in table_4c
+
+
+def _per_metric_comparison(variant: str, seeds: int, t: float, p: float) -> VariantComparison:
+    """`variant` vs DiffuRec with every test's statistic `t` (z in 4c) and p `p`, over `seeds` seeds."""
+    mean_diff = 0.01 if t > 0 else -0.01
+    return VariantComparison(
+        "ml-100k", variant, PairedTTest(6, mean_diff, t, p), {"HR@5": PairedTTest(seeds, mean_diff, t, p)},
+        SignedRankTest(50, 40, mean_diff, 100.0, t, p),
+    )
+
+
+def test_table4b_is_shown_from_three_seeds_on() -> None:
+    def render(seeds: int) -> str:
+        comparison = _per_metric_comparison("v1", seeds, 2.0, 0.2)
+        return render_table4(["ml-100k"], ["baseline", "v1"], ["HR@5"], {0: comparison}, [])
+
+    two = render(2)
+    section_4b = two.split("## 4b")[1].split("## 4c")[0]
+    assert "Left out: with 2 seeds, a t-test across seeds has 1 degree of freedom" in section_4b
+    assert "| HR@5 |" not in two
+    # Without 4b, 4a points to 4c alone and the notes name 4c's Holm p alone.
+    assert "4c is the test to rely on" in two and "4c also gives p (Holm)" in two
+    three = render(3)
+    (row,) = _lines(three.split("## 4b")[1], "| MovieLens-100K | V1 (+cross-attention) | DiffuRec (baseline) | HR@5 |")
+    assert row.endswith("| HR@5 | 3 | 2.0000 | 0.2000 | 0.2000 | no | +1.000 |")
+    assert "Left out" not in three and "4b and 4c are the tests to rely on" in three
+
+
+def test_table4_says_which_way_a_significant_difference_goes() -> None:
+    def render(v2_t: float, v2_p: float) -> str:
+        comparisons = {0: _per_metric_comparison("v1", 3, -4.0, 0.01), 1: _per_metric_comparison("v2", 3, v2_t, v2_p)}
+        return render_table4(["ml-100k"], ["baseline", "v1", "v2"], ["HR@5"], comparisons, [])
+
+    def significance(text: str, model: str) -> list[str]:
+        """The p < 0.05 cell of `model`'s row in 4a, 4b and 4c."""
+        cells = []
+        for section in text.split("\n## ")[1:4]:
+            header = next(line for line in section.splitlines() if line.startswith("| Dataset |")).split(" | ")
+            (row,) = _lines(section, f"| MovieLens-100K | {model} |")
+            cells.append(row.split(" | ")[header.index("p < 0.05")])
+        return cells
+
+    text = render(4.0, 0.01)
+    # The same test read three times (4c off z): a negative statistic is worse, a positive one better.
+    assert significance(text, "V1 (+cross-attention)") == ["yes, worse"] * 3
+    assert significance(text, "V2 (+cross-attention +offset noise)") == ["yes, better"] * 3
+    assert significance(render(4.0, 0.30), "V2 (+cross-attention +offset noise)") == ["no"] * 3
+
+
+def test_table4a_notes_the_papers_swapped_labels_and_links_the_check() -> None:
+    paper = load_paper_tables(REPO / "reference/paper_tables.yaml")
+    checks = check_paper_table4(paper.means, paper.printed_table4, PAPER_HALF_UNIT)
+    comparisons = {0: _per_metric_comparison("v1", 3, 2.0, 0.2)}
+    text = render_table4(["ml-100k"], ["baseline", "v1"], ["HR@5"], comparisons, checks)
+    section_4a = text.split("## 4a")[1].split("## 4b")[0]
+    assert 'the paper swaps its "Modified V1" and "Modified V2" labels there relative to its Table 3' in section_4a
+    # The link's target is 4d's heading as GitHub names it.
+    assert "([4d](#4d-the-papers-table-4-recomputed-from-the-papers-table-3) recomputes" in section_4a
+    assert "\n## 4d. The paper's Table 4 recomputed from the paper's Table 3\n" in text
+    # Printed rows reproduced under their own labels: nothing to warn of.
+    as_labelled = [replace(c, printed_label=c.matched[0]) for c in checks]
+    plain = render_table4(["ml-100k"], ["baseline", "v1"], ["HR@5"], comparisons, as_labelled)
+    assert "swaps" not in plain.split("## 4b")[0]
 
 
 def _lines(text: str, prefix: str) -> list[str]:
@@ -335,11 +438,17 @@ def test_table2_reads_a_train_json_from_before_early_stopping_was_recorded(tmp_p
     assert "these runs: not recorded (train.json written before it was)." in table2
 
 
-def test_render_table2_without_last_epochs_shows_dashes() -> None:
+def test_render_table2_leaves_out_the_columns_no_run_fills() -> None:
     run = VariantRuns((0,), {}, None, (1.0,), (2.0,), (4,), ("cpu",))
     paper = PaperTables((), {"v1": {"ml-100k": 9.0}}, {}, {}, {}, {})
     text = render_table2(["ml-100k"], ["v1"], {("ml-100k", "v1"): run}, paper)
-    assert "| MovieLens-100K | V1 (+cross-attention) | 4 | — | — | 1.00 ± n/a | 2.00 | cpu | 9.00 |" in text
+    # No last epoch recorded, so no seed known to be still improving: both columns are left out.
+    assert "| MovieLens-100K | V1 (+cross-attention) | 4 | 1.00 ± n/a | 2.00 | cpu | 9.00 |" in text
+    assert "Last epoch, per seed |" not in text and "Still improving (seeds) |" not in text
+    # A dataset the paper does not time: no Paper (s) column, and a note says why.
+    untimed = render_table2(["ml-100k"], ["v1"], {("ml-100k", "v1"): run}, PaperTables((), {}, {}, {}, {}, {}))
+    assert untimed.splitlines()[2].endswith("| Device |")
+    assert "No Paper (s) column: the paper times none of these models on these datasets." in untimed
     stopped = VariantRuns((0, 1), {}, None, (1.0, 1.0), (2.0, 2.0), (4, 4), ("cpu",) * 2, (4, 4), (True, False), (0, 0))
     text = render_table2(["ml-100k"], ["v1"], {("ml-100k", "v1"): stopped}, paper)
     assert "| 4, 4 | 4, 4 | seed 1 |" in text and "these runs: 0 (no early stopping)." in text
@@ -378,7 +487,7 @@ def test_every_model_is_tested_against_diffurec_and_the_control(project: Path) -
 
 
 def test_diffurec_and_the_control_alone_are_still_compared(tmp_path: Path) -> None:
-    root = make_project(tmp_path, ["ml-100k"], ["control", "baseline"], [0, 1])
+    root = make_project(tmp_path, ["ml-100k"], ["control", "baseline"], [0, 1, 2])
     run_stages(root)
     table4 = outputs(root)["table4_ttest.md"]
     assert "Not computed" not in table4
@@ -406,3 +515,38 @@ def test_tables_refuses_ttest_results_without_the_control_comparisons(project: P
              "--reports", str(project / "reports"), "--metrics-file", str(project / "metrics.json"),
              "--params", str(project / "params.yaml"), "--paper-tables", str(REPO / "reference/paper_tables.yaml")]
         )
+
+
+def test_the_tables_stage_draws_every_runs_learning_curve_and_links_it_from_table2(project: Path) -> None:
+    run_stages(project)
+    table2 = outputs(project)["table2_convergence.md"]
+    (note,) = _lines(table2, "- Learning curves: [validation NDCG@10 after each epoch of every run](")
+    link = note.split("](")[1].split(")")[0]
+    figure = project / "reports" / link
+    assert link == "figures/learning_curves.png" and figure.read_bytes().startswith(b"\x89PNG")
+    assert "RecBole baselines not drawn" in note
+    first = figure.read_bytes()
+    run_stages(project)
+    assert figure.read_bytes() == first
+
+
+def test_a_runs_curve_holds_its_validated_epochs_and_its_epoch_cap(project: Path) -> None:
+    runs = project / "runs"
+    # STOPS: seed 0 stopped early at epoch 5 (best 3), seed 1 ran out at 6, the cap.
+    stopped, capped = (read_curve(runs, "ml-100k", "v1", seed) for seed in (0, 1))
+    assert stopped.epochs == (1, 2, 3, 4, 5) and stopped.scores == pytest.approx((0.01, 0.02, 0.03, 0.025, 0.02))
+    assert (stopped.last_epoch, stopped.cap, stopped.reached_cap) == (5, EPOCHS, False)
+    assert (capped.last_epoch, capped.reached_cap) == (6, True)
+    # An epoch without a validation after it (train.eval_every > 1) has no point on the curve.
+    path = runs / "train/ml-100k/v1/seed1/history.tsv"
+    history = pd.read_csv(path, sep="\t")
+    history.loc[history["epoch"] == 2, "valid_NDCG@10"] = np.nan
+    history.to_csv(path, sep="\t", index=False)
+    assert read_curve(runs, "ml-100k", "v1", 1).epochs == (1, 3, 4, 5, 6)
+    path.unlink()
+    with pytest.raises(DataError, match=r"seed1/history.tsv: not found; rerun the train-v1 stage"):
+        read_curve(runs, "ml-100k", "v1", 1)
+
+
+def test_the_curves_show_the_metric_that_early_stopping_watches() -> None:
+    assert CURVE_METRIC == SELECTION_METRIC

@@ -1,6 +1,7 @@
 """The inference ablations' report: per dataset and variant, one row per setting (reverse steps K,
-x_t = 0) with the test metrics and the inference seconds as mean ± std over seeds, and the seed
-means as one table for `dvc plots` and the cost-quality figure.
+x_t = 0) with the test metrics and the inference seconds as mean ± std over seeds, the seed means
+as one table for `dvc plots`, and each setting's per-seed difference from the full reverse process
+for the figure.
 
 The control (no diffusion) has no reverse process to ablate: its one setting, ONE_PASS, is the
 way it is always evaluated, timed as the others, so that its row is the reference point of
@@ -94,6 +95,41 @@ def seed_means(runs: AblationRuns, metrics: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def setting_differences(
+    runs: AblationRuns, full: Mapping[tuple[str, str], Sequence[float]], metric: str
+) -> pd.DataFrame:
+    """Each reverse-process setting's `metric` minus the full T-step process's of the same seed, in
+    percentage points: one row per (dataset, variant, seed, setting), in the runs' order, with columns
+    dataset, variant, setting (its label) and points.
+
+    `full`: per (dataset, variant), the full process's `metric` per seed in the runs' seed order (the
+    evaluate stage's: K = T ranks exactly as it, so that setting's difference is 0 by construction).
+    The control has no reverse process to compare with: it has no rows.
+    """
+    rows = []
+    for (dataset, variant), per_seed in runs.items():
+        if not find_variant(variant).diffusion:
+            continue
+        for settings, reference in zip(per_seed, full[dataset, variant], strict=True):
+            rows.extend(
+                {"dataset": dataset, "variant": variant, "setting": setting_label(setting),
+                 "points": 100.0 * (setting.metrics[metric] - reference)}
+                for setting in settings
+            )
+    return pd.DataFrame(rows, columns=["dataset", "variant", "setting", "points"])
+
+
+def differences_title(metric: str, seeds: Sequence[int]) -> str:
+    """The differences figure's title: what is subtracted, and what the marks are over `seeds`."""
+    seed_text = ", ".join(map(str, seeds))
+    marks = (
+        f"seed {seed_text} (one seed: no spread)" if len(seeds) == 1
+        else f"filled dot and bar: mean over seeds {seed_text} ± 1 std of the per-seed differences; "
+        "hollow dots: each seed"
+    )
+    return f"Inference ablations: {metric} minus the full reverse process's (all T steps), same model and seed\n{marks}"
+
+
 def plot_table(runs: AblationRuns, metrics: Sequence[str]) -> str:
     """`seed_means` as TSV for `dvc plots` (x = seconds, y = a metric), fixed decimals."""
     return seed_means(runs, metrics).to_csv(sep="\t", index=False, float_format="%.6f", lineterminator="\n")
@@ -103,7 +139,7 @@ def render_ablation(
     runs: AblationRuns, metrics: Sequence[str], seeds: Sequence[int], devices: Sequence[str], figure: str
 ) -> str:
     """reports/ablation.md: a table per (dataset, variant), then how the settings are run.
-    `devices`: what the seconds were measured on; `figure`: the cost-quality figure's link."""
+    `devices`: what the seconds were measured on; `figure`: the differences figure's link."""
     seed_text = ", ".join(map(str, seeds))
     sections = []
     for (dataset, variant), per_seed in runs.items():
@@ -128,8 +164,9 @@ def render_ablation(
         *([_control_note()] if control else []),
         f"seconds: wall-clock time of ranking every test user (reverse process{' or one pass' if control else ''}, "
         f"scores, ranks), after one untimed warm-up pass, measured on {', '.join(sorted(set(devices)))}: the only "
-        "numbers here that differ between two runs of the same models. Figure: "
-        f"[quality against inference cost]({figure}).",
+        "numbers here that differ between two runs of the same models.",
+        f"Figure: [each setting's difference from the full reverse process]({figure}), per diffusion model and "
+        "seed, in percentage points (the full process: the evaluate stage's ranking, which K = T reproduces exactly).",
     ]
     body = "\n".join(sections)
     return "# Inference ablations\n\n" + body + "\nNotes:\n\n" + "".join(f"- {note}\n" for note in notes)
@@ -161,6 +198,7 @@ def _control_note() -> str:
         "without the diffusion (no x_t, no lambda, no reverse process), so it has nothing to shorten or zero; its "
         "one setting is how the evaluate stage ranks with it: one pass of the blocks over the history, scores = output "
         "· item embeddings, nothing drawn. It is the reference point of quality against inference cost: what "
-        "the same network reaches without diffusion in one pass (0 steps in ablation.tsv and the figure); "
+        "the same network reaches without diffusion in one pass (0 steps in ablation.tsv; not in the figure, "
+        "which compares each diffusion model with its own full reverse process); "
         "what a diffusion row gains over it is what its reverse steps buy."
     )

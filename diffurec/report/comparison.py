@@ -7,7 +7,8 @@ can run ("reported"). As in the paper, the best value of each column is bold and
 underlined, over every row that has a number; values are compared as printed (4 decimals), so
 printed ties share a mark. The improvement rows are the best of our diffusion models over the
 best converged baseline, relative, per column, and over the control: a re-run baseline that its
-epoch budget stopped, not early stopping, is no fair yardstick and is left out.
+epoch budget stopped, not early stopping, is no fair yardstick and is left out. A relative change
+over a base near zero is left out too (`markdown.relative_change`).
 """
 
 from __future__ import annotations
@@ -21,9 +22,19 @@ import numpy as np
 from diffurec.datasets import DATASET_NAMES
 from diffurec.metrics import ndcg
 from diffurec.report.significance import PER_USER_K, PairedTTest, SignedRankTest, paired_ttest, signed_rank_test
-from diffurec.report.markdown import markdown_table
+from diffurec.report.markdown import (
+    MIN_RELATIVE_BASE,
+    fraction,
+    markdown_table,
+    percent,
+    points,
+    relative_change,
+    without_empty_columns,
+)
+from diffurec.report.tables import p_value_text
 from diffurec.variants import find_variant
 
+# Values are compared as `markdown.fraction` prints them.
 DECIMALS = 4
 Source = Literal["ours", "ours (control)", "re-run", "reported"]
 # The control's rows: neither one of "ours" (the diffusion models) nor a baseline.
@@ -114,12 +125,13 @@ def column_marks(values: Sequence[float | None]) -> list[str]:
 
 def improvement(methods: Sequence[Method], metric: str, sources: Sequence[Source] = ("re-run", "reported")) -> float | None:
     """Percent gain of the best of our diffusion models over the best converged baseline from
-    `sources`; None if either is absent."""
+    `sources`; None if either is absent or the baseline's value is near zero."""
     return _gain(methods, metric, compared_baselines(methods, sources))
 
 
 def improvement_over_control(methods: Sequence[Method], metric: str) -> float | None:
-    """Percent gain of the best of our diffusion models over our control; None if either is absent."""
+    """Percent gain of the best of our diffusion models over our control; None if either is absent or
+    the control's value is near zero."""
     return _gain(methods, metric, [m for m in methods if m.source == CONTROL_SOURCE])
 
 
@@ -131,9 +143,9 @@ def compared_baselines(methods: Sequence[Method], sources: Sequence[Source]) -> 
 def _gain(methods: Sequence[Method], metric: str, others: Sequence[Method]) -> float | None:
     ours = [m.values[metric] for m in methods if m.source == "ours" and metric in m.values]
     best_other = max((m.values[metric] for m in others if metric in m.values), default=None)
-    if not ours or best_other is None or best_other <= 0:
+    if not ours or best_other is None:
         return None
-    return 100.0 * (max(ours) - best_other) / best_other
+    return relative_change(max(ours), best_other)
 
 
 def strongest(methods: Sequence[Method], metric: str) -> Method | None:
@@ -199,7 +211,9 @@ def render_table5(
         "baseline that did not converge (Converged in the settings table: early stopping ended its training; "
         "one that used all its epochs, or whose file does not record it, is left out, since its number is what "
         "its epoch budget allowed, not what it can do). Reported baselines count as printed. Beside an Improv. "
-        "row, *converged only*: some baselines were left out; *none converged*: all were, so there is no number.",
+        "row, *converged only*: some baselines were left out; *none converged*: all were, so there is no number. "
+        f"'—' in an Improv. cell: nothing to compare with, or a base below {MIN_RELATIVE_BASE}, over which a "
+        "relative change would mislead.",
     ]
     if any(m.source == CONTROL_SOURCE for table in tables for m in table.methods):
         legend.append(
@@ -226,7 +240,7 @@ def _dataset_section(table: DatasetTable, metrics: Sequence[str]) -> str:
     if any(m.baseline and m.source == "reported" for m in methods):
         rows.append(_improvement_row("Improv. over best re-run baseline", methods, metrics, ("re-run",)))
     if any(m.source == CONTROL_SOURCE for m in methods):
-        gains = (_percent(improvement_over_control(methods, m)) for m in metrics)
+        gains = (percent(improvement_over_control(methods, m)) for m in metrics)
         rows.append(["Improv. over the control", "", *gains])
     heading = f"## {DATASET_NAMES.get(table.dataset, table.dataset)} (`{table.dataset}`)\n\n"
     body = markdown_table(["Method", "Source", *metrics], "ll" + "r" * len(metrics), rows)
@@ -242,7 +256,7 @@ def _improvement_row(
     if not counted and candidates:
         return [label, "none converged", *("—" for _ in metrics)]
     basis = "converged only" if len(counted) < len(candidates) else ""
-    return [label, basis, *(_percent(improvement(methods, m, sources)) for m in metrics)]
+    return [label, basis, *(percent(improvement(methods, m, sources)) for m in metrics)]
 
 
 def _unconverged_text(methods: Sequence[Method]) -> str:
@@ -276,7 +290,7 @@ def _settings_section(runs: Sequence[BaselineRun]) -> str:
         "the last epoch trained; Converged: early stopping ended the training (yes), or the Max epochs did "
         "(no); '—' in these three: not recorded (metrics.json from before they were), counted as not converged. "
         "Training (s): wall-clock time of RecBole's fit, per-epoch validation included.\n\n"
-        + markdown_table(header, "ll" + "l" * 2 + "r" * (len(SETTING_COLUMNS) - 2) + "rrlr", rows)
+        + markdown_table(*without_empty_columns(header, "llll" + "r" * (len(SETTING_COLUMNS) - 2) + "rrlr", rows))
     )
 
 
@@ -296,39 +310,25 @@ def _user_test_text(table: DatasetTable) -> str:
             return "Per-user test: not computed, no re-run baseline converged.\n"
         return "Per-user test: not computed (it needs one of our variants and one converged re-run baseline).\n"
     t, w = test.ttest, test.signed_rank
-    header = ["Test", "Users", "Mean diff.", "Statistic", "p", "Note"]
+    header = ["Test", "Users", "Mean diff. (pp)", "Statistic", "p", "Note"]
     rows = [
-        ["paired t-test", str(t.n), _signed(t.mean_diff), _stat("t", t.t), _p(t.p), t.undefined or ""],
-        ["Wilcoxon signed-rank", str(w.n), _signed(w.mean_diff), _stat("z", w.z), _p(w.p), w.undefined or ""],
+        ["paired t-test", str(t.n), points(t.mean_diff), _stat("t", t.t), p_value_text(t.p), t.undefined or ""],
+        ["Wilcoxon signed-rank", str(w.n), points(w.mean_diff), _stat("z", w.z), p_value_text(w.p), w.undefined or ""],
     ]
     return (
-        f"Per-user test, NDCG@{test.k}: {test.variant} (best of ours, mean {test.variant_mean:.{DECIMALS}f}, "
+        f"Per-user test, NDCG@{test.k}: {test.variant} (best of ours, mean {fraction(test.variant_mean)}, "
         f"per-user values averaged over seeds) vs {test.baseline} (strongest converged re-run baseline, mean "
-        f"{test.baseline_mean:.{DECIMALS}f}), one pair per test user, two-sided.\n\n"
-        + markdown_table(header, "lrrrrl", rows)
+        f"{fraction(test.baseline_mean)}), one pair per test user, two-sided.\n\n"
+        + markdown_table(*without_empty_columns(header, "lrrrrl", rows))
     )
 
 
 def _marked(value: float | None, mark: str) -> str:
+    text = fraction(value)
     if value is None:
-        return "—"
-    text = f"{value:.{DECIMALS}f}"
+        return text
     return {"best": f"**{text}**", "second": f"<ins>{text}</ins>"}.get(mark, text)
-
-
-def _percent(value: float | None) -> str:
-    return "—" if value is None else f"{value:+.2f}%"
-
-
-def _signed(value: float) -> str:
-    return f"{value:+.{DECIMALS}f}"
 
 
 def _stat(name: str, value: float | None) -> str:
     return "n/a" if value is None else f"{name} = {value:.3f}"
-
-
-def _p(value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value:.2e}" if value < 1e-4 else f"{value:.4f}"

@@ -30,6 +30,16 @@ def scale(config: Config) -> str:
     return f"not the paper's configuration: {len(differing)} settings of its section 6.2 differ (reports/verdict.md)"
 
 
+# The params `provenance` reads (through `scale`, every setting of the paper's section 6.2): each
+# stage whose report it heads tracks them in dvc.yaml.
+PARAMS = (
+    "datasets", "seeds", "model.hidden", "model.dropout", "model.emb_dropout", "model.lambda_delta", "model.steps",
+    "model.schedule", "model.max_len", "model.blocks", "train.batch_size", "train.lr", "train.weight_decay",
+    "train.lr_decay_epoch", "train.epochs", "train.patience", "data.min_user_inter", "data.min_item_inter",
+    "data.filters",
+)
+
+
 def provenance(config: Config) -> str:
     """One italic Markdown line: datasets, model size, training budget, seeds, scale and version."""
     model, train = config.model, config.train
@@ -40,3 +50,9 @@ def provenance(config: Config) -> str:
         f"{', '.join(map(str, config.seeds))}; {scale(config)}; {PACKAGE} {package_version()}. "
         "Overview: reports/summary.md.*\n"
     )
+
+
+def headed(page: str, line: str) -> str:
+    """`page` (a Markdown report whose first line is its title) with `line` under the title."""
+    title, _, rest = page.partition("\n")
+    return f"{title}\n\n{line}{rest}"

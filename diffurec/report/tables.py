@@ -2,9 +2,10 @@
 
 Every line that concerns one variant is computed from that variant's runs alone (Table 4 rows
 also from the reference model's), and Markdown cells are not padded to a column width, so changing one
-variant's runs changes only that variant's lines, except the p (Holm) cells of Table 4b and 4c: an
-adjustment over a family depends on every p in it. Numbers use fixed decimals; nothing depends on
-the clock, so the same inputs render byte for byte the same.
+variant's runs changes only that variant's lines, except the p (Holm) cells of Table 4b and 4c (an
+adjustment over a family depends on every p in it) and a column that no row fills, which is left
+out, when the change fills or empties it. Numbers use fixed decimals (`markdown`'s one way per kind
+of number) and nothing depends on the clock, so the same inputs render byte for byte the same.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from diffurec.datasets import DATASET_NAMES
-from diffurec.report.markdown import markdown_table
+from diffurec.report.markdown import fraction, heading_anchor, markdown_table, points, without_empty_columns
 from diffurec.report.significance import (
     PER_USER_K,
     PairedTTest,
@@ -28,6 +29,10 @@ from diffurec.report.significance import (
 from diffurec.variants import BASELINE, CONTROL, PAPER_LABELS, VARIANT_NAMES
 
 ALPHA = 0.05
+# Table 4b is printed from this many seeds on: a t-test over 2 pairs has 1 degree of freedom, so
+# its p swings with every run and backs no reading.
+MIN_SEEDS_PER_METRIC = 3
+PAPER_CHECK_HEADING = "4d. The paper's Table 4 recomputed from the paper's Table 3"
 
 
 def metric_names(ks: Sequence[int]) -> tuple[str, ...]:
@@ -125,13 +130,17 @@ def render_table2(
         "Time to best epoch: wall-clock training time until the epoch with the best validation score "
         "(`time_to_best_s` of each run's train.json), i.e. time to convergence; the per-epoch "
         "validation that picks that epoch is included.",
-        "Paper (s): the paper's Table 2, measured on the authors' hardware with the paper's configuration; "
-        "compare ratios between variants, not absolute seconds. '—': a model or dataset the paper does not time.",
     ]
+    header, align, rows = without_empty_columns(header, "lllllrrlr", rows)
+    if "Paper (s)" in header:
+        notes.append(
+            "Paper (s): the paper's Table 2, measured on the authors' hardware with the paper's configuration; "
+            "compare ratios between variants, not absolute seconds. '—': a model or dataset the paper does not time."
+        )
+    else:
+        notes.append("No Paper (s) column: the paper times none of these models on these datasets.")
     notes.extend(_single_seed_notes(seeds))
-    return _document(
-        "Table 2: convergence training time in seconds", [markdown_table(header, "lllllrrlr", rows)], notes
-    )
+    return _document("Table 2: convergence training time in seconds", [markdown_table(header, align, rows)], notes)
 
 
 def _epochs(values: Sequence[int] | None) -> str:
@@ -187,9 +196,9 @@ def render_table3(
         for variant in variants:
             run = runs[dataset, variant]
             name = VARIANT_NAMES[variant]
-            rows.append([name, f"mean ± std over {seeds}", *(mean_std(run.metrics[m], _metric) for m in metrics)])
+            rows.append([name, f"mean ± std over {seeds}", *(mean_std(run.metrics[m], fraction) for m in metrics)])
             if run.ensemble is not None:
-                rows.append([name, ensemble_row, *(_metric(run.ensemble[m]) for m in metrics)])
+                rows.append([name, ensemble_row, *(fraction(run.ensemble[m]) for m in metrics)])
             if variant in paper.means.get(dataset, {}):
                 rows.append([name, "paper", *_paper_cells(paper, dataset, variant, metrics)])
         heading = f"## {DATASET_NAMES[dataset]} (`{dataset}`)\n\n"
@@ -212,15 +221,20 @@ def render_table4(
     paper_checks: Sequence[PaperRowCheck],
 ) -> str:
     """Table 4: each model against DiffuRec and, where run, against the control (the pairs of
-    `comparison_pairs`), the paper's test beside sound ones, and the paper's check.
+    `comparison_pairs`), the paper's test beside sound ones (the per-metric one from
+    MIN_SEEDS_PER_METRIC seeds on), and the paper's check. Columns no row fills are left out.
 
     `comparisons`: only its values are read, each naming its dataset, model and reference.
     """
     pairs = comparison_pairs(variants)
     by_pair = {(c.dataset, c.variant, c.reference): c for c in comparisons.values()}
+    tested = [by_pair[dataset, variant, reference] for dataset in datasets for variant, reference in pairs]
+    # The per-metric tests pair the seeds: their n is the number of seeds the comparisons were made over.
+    seeds = min((test.n for c in tested for test in c.per_metric.values()), default=0)
     sections = []
     if pairs:
-        sections.extend(_our_tests(datasets, pairs, metrics, by_pair))
+        swapped = sorted({c.printed_label for c in paper_checks}) if _labels_swapped(paper_checks) else []
+        sections.extend(_our_tests(datasets, pairs, metrics, by_pair, seeds, swapped))
     else:
         sections.append(
             "## Tests of our runs\n\n"
@@ -228,10 +242,14 @@ def render_table4(
             f"params.yaml must list one of these and at least one other model (it lists {', '.join(variants)}).\n"
         )
     sections.append(_paper_check_section(paper_checks))
+    adjusted = "4b and 4c also give" if seeds >= MIN_SEEDS_PER_METRIC else "4c also gives"
     notes = [
-        f"p < {ALPHA}: two-sided, on the unadjusted p. 4b and 4c also give p (Holm), adjusted over the tests of "
-        "their table (each says how many); 4a, kept to compare with the paper, is not adjusted.",
-        "Reference: the model a row tests against; Mean diff. = model − reference. DiffuRec (the paper's "
+        f"p < {ALPHA}: two-sided, on the unadjusted p; \"yes, better\" or \"yes, worse\": the compared model's "
+        "metric is significantly above or below the reference's (the sign of t, in 4c of z). "
+        f"{adjusted} p (Holm), adjusted over the tests of the same table (each says how many); 4a, kept to "
+        "compare with the paper, is not adjusted.",
+        "Reference: the model a row tests against; Mean diff. = model − reference in percentage points (pp: 100 × "
+        "the difference of the metrics). DiffuRec (the paper's "
         f"baseline) is the reference of the paper's Table 4; the control ({VARIANT_NAMES[CONTROL]}: DiffuRec's "
         "network and training without the diffusion), when run, is one too, so that each model's gain over it "
         "is what the diffusion adds. DiffuRec vs the control is tested once.",
@@ -287,7 +305,12 @@ def _our_tests(
     pairs: Sequence[tuple[str, str]],
     metrics: Sequence[str],
     comparisons: Mapping[tuple[str, str, str], VariantComparison],
+    seeds: int,
+    swapped: Sequence[str],
 ) -> list[str]:
+    """Sections 4a-4c; 4b only from MIN_SEEDS_PER_METRIC seeds on, one sentence in its place below.
+    `swapped`: the paper's Table 4 labels that 4d finds swapped (none: no such finding), which whoever
+    sets 4a beside the paper's table must know."""
     paper_rows, metric_rows, user_rows = [], [], []
     metric_p, user_p = [], []
     for dataset in datasets:
@@ -301,33 +324,60 @@ def _our_tests(
             user_rows.append([*names, *_signed_rank_cells(c.per_user)])
             user_p.append(c.per_user.p)
     # 4b and 4c: the adjusted p right after the p of each row (4b's 7th cell, 4c's 8th).
-    metric_rows = _holm_column(metric_rows, metric_p, 7)
     user_rows = _holm_column(user_rows, user_p, 8)
     n = len(metrics)
+    per_metric = seeds >= MIN_SEEDS_PER_METRIC
     names = ["Dataset", "Compared model", "Reference"]
     t_header = ["n", "t", "p", f"p < {ALPHA}", "Mean diff. (pp)", "Note"]
     holm_header = ["n", "t", "p", "p (Holm)", *t_header[3:]]
+    swap_note = ""
+    if swapped:
+        labels = " and ".join(f'"{PAPER_LABELS[label]}"' for label in swapped)
+        swap_note = (
+            f"\nTo set these rows beside the paper's Table 4: the paper swaps its {labels} labels there "
+            f"relative to its Table 3 ([4d](#{heading_anchor(PAPER_CHECK_HEADING)}) "
+            "recomputes each printed row from Table 3).\n"
+        )
+    if per_metric:
+        table_4b = (
+            "One pair per seed (model and reference trained with the same seed), n = number of seeds. "
+            f"{_holm_text(metric_p)}\n\n"
+            + markdown_table(
+                *without_empty_columns(
+                    [*names, "Metric", *holm_header], "llllrrrrlrl", _holm_column(metric_rows, metric_p, 7)
+                )
+            )
+        )
+    else:
+        table_4b = (
+            f"Left out: with {_count(seeds, 'seed')}, a t-test across seeds has {_count(seeds - 1, 'degree')} of "
+            f"freedom, too few for its p to back any reading; this table is shown from {MIN_SEEDS_PER_METRIC} seeds "
+            "on (`seeds` in params.yaml).\n"
+        )
     return [
         "## 4a. The paper's test: paired t-test over the metric means\n\n"
         f"As in the paper's Table 4: the {n} seed-averaged metrics ({', '.join(metrics)}) of a model paired with the "
         f"reference's on one dataset (n = {n}, df = {n - 1}); Mean diff. = the paper's Avg. Diff. The metrics are "
         "nested cut-offs of the same rankings, not independent samples, and the spread over seeds never enters, "
-        "so this p-value overstates the evidence; 4b and 4c are the tests to rely on.\n\n"
-        + markdown_table([*names, *t_header], "lllrrrlrl", paper_rows),
-        "## 4b. Per metric: paired t-test across seeds\n\n"
-        "One pair per seed (model and reference trained with the same seed), n = number of seeds. "
-        f"{_holm_text(metric_p)}\n\n"
-        + markdown_table([*names, "Metric", *holm_header], "llllrrrrlrl", metric_rows),
+        f"so this p-value overstates the evidence; {'4b and 4c are the tests' if per_metric else '4c is the test'} "
+        "to rely on.\n\n"
+        + markdown_table(*without_empty_columns([*names, *t_header], "lllrrrlrl", paper_rows))
+        + swap_note,
+        f"## 4b. Per metric: paired t-test across seeds\n\n{table_4b}",
         f"## 4c. Per user: Wilcoxon signed-rank test on NDCG@{PER_USER_K}\n\n"
         f"One pair per test user: the user's NDCG@{PER_USER_K} averaged over seeds, model vs reference. Users "
         "whose two values tie are dropped (Wilcoxon); p from the normal approximation with tie correction. "
         f"z > 0: the compared model ranks the held-out item higher. {_holm_text(user_p)}\n\n"
         + markdown_table(
-            [*names, "Users", "Untied pairs", "W+", "z", *holm_header[2:]],
-            "lllrrrrrrlrl",
-            user_rows,
+            *without_empty_columns(
+                [*names, "Users", "Untied pairs", "W+", "z", *holm_header[2:]], "lllrrrrrrlrl", user_rows
+            )
         ),
     ]
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _holm_column(rows: list[list[str]], pvalues: Sequence[float | None], at: int) -> list[list[str]]:
@@ -345,6 +395,11 @@ def _holm_text(pvalues: Sequence[float | None]) -> str:
     )
 
 
+def _labels_swapped(checks: Sequence[PaperRowCheck]) -> bool:
+    """Every printed Table 4 row is reproduced by exactly one Table 3 column, never its own label's."""
+    return bool(checks) and all(len(c.matched) == 1 and c.matched != (c.printed_label,) for c in checks)
+
+
 def _paper_check_section(checks: Sequence[PaperRowCheck]) -> str:
     variants = sorted({c.variant for check in checks for c in check.candidates})
     rows = []
@@ -355,13 +410,15 @@ def _paper_check_section(checks: Sequence[PaperRowCheck]) -> str:
             PAPER_LABELS[check.printed_label],
             _t(printed.t),
             p_value_text(printed.p),
-            _pp(printed.avg_diff_pp),
+            # As printed (the paper's 4 decimals), since these cells are checked against the paper's text.
+            f"{printed.avg_diff_pp:.4f}",
         ]
         by_variant = {c.variant: c for c in check.candidates}
         for variant in variants:
             r = by_variant[variant]
             t_range = f"t {_t(r.test.t)} ± {r.t_bound:.4f}"
-            cells.append(f"{t_range}, p {p_value_text(r.p_low)}–{p_value_text(r.p_high)}, {_pp(100 * r.test.mean_diff)} pp")
+            p_range = f"p {p_value_text(r.p_low)}–{p_value_text(r.p_high)}"
+            cells.append(f"{t_range}, {p_range}, {points(r.test.mean_diff)} pp")
         cells.append(", ".join(PAPER_LABELS[v] for v in check.matched) or "none")
         rows.append(cells)
     header = [
@@ -374,7 +431,7 @@ def _paper_check_section(checks: Sequence[PaperRowCheck]) -> str:
         "Reproduced by Table 3's",
     ]
     intro = (
-        "## 4d. The paper's Table 4 recomputed from the paper's Table 3\n\n"
+        f"## {PAPER_CHECK_HEADING}\n\n"
         "The paper's test (as in 4a) applied to the paper's own Table 3 means, against each variant's column. "
         "Table 3 prints 4 decimals, so each mean may be off by 0.00005: ± is the first-order bound that "
         "rounding puts on t, the p range follows from it, and Avg. Diff. may be off by 0.01 pp. A printed row is "
@@ -386,7 +443,7 @@ def _paper_check_section(checks: Sequence[PaperRowCheck]) -> str:
 def _swap_finding(checks: Sequence[PaperRowCheck]) -> str:
     as_labelled = [c for c in checks if c.matched == (c.printed_label,)]
     swapped = [c for c in checks if len(c.matched) == 1 and c.matched != (c.printed_label,)]
-    if checks and len(swapped) == len(checks):
+    if _labels_swapped(checks):
         return (
             f"Finding: all {len(checks)} printed rows are reproduced, each by exactly one Table 3 column, and always "
             "by the other variant's: Table 4's \"Modified V1\" and \"Modified V2\" labels are swapped relative "
@@ -412,7 +469,8 @@ def _test_keys(prefix: str, diff_name: str, mean_diff: float, statistic_name: st
 
 def _ttest_cells(test: PairedTTest) -> list[str]:
     p = test.p
-    return [str(test.n), _t(test.t), p_value_text(p), _significant(p), _pp(100.0 * test.mean_diff), test.undefined or ""]
+    significant = _significant(p, test.t)
+    return [str(test.n), _t(test.t), p_value_text(p), significant, points(test.mean_diff), test.undefined or ""]
 
 
 def _signed_rank_cells(test: SignedRankTest) -> list[str]:
@@ -423,8 +481,8 @@ def _signed_rank_cells(test: SignedRankTest) -> list[str]:
         w_plus,
         _t(test.z),
         p_value_text(test.p),
-        _significant(test.p),
-        _pp(100.0 * test.mean_diff),
+        _significant(test.p, test.z),
+        points(test.mean_diff),
         test.undefined or "",
     ]
 
@@ -438,9 +496,9 @@ def _paper_cells(paper: PaperTables, dataset: str, variant: str, metrics: Sequen
         if metric not in means:
             cells.append("—")
         elif metric in stds:
-            cells.append(f"{_metric(means[metric])} ± {_metric(stds[metric])}")
+            cells.append(f"{fraction(means[metric])} ± {fraction(stds[metric])}")
         else:
-            cells.append(_metric(means[metric]))
+            cells.append(fraction(means[metric]))
     return cells
 
 
@@ -469,10 +527,6 @@ def mean_std(values: Sequence[float], fmt) -> str:
     return f"{fmt(statistics.fmean(values))} ± {spread}"
 
 
-def _metric(value: float) -> str:
-    return f"{value:.4f}"
-
-
 def _seconds(value: float) -> str:
     return f"{value:.2f}"
 
@@ -488,11 +542,11 @@ def p_value_text(value: float | None) -> str:
     return f"{value:.2e}" if value < 1e-4 else f"{value:.4f}"
 
 
-def _pp(value: float) -> str:
-    return f"{value:.4f}"
-
-
-def _significant(p: float | None) -> str:
+def _significant(p: float | None, statistic: float | None) -> str:
+    """Whether the test rejects at ALPHA and, if it does, which way: the sign of its statistic (t or z,
+    positive when the compared model's metric is the higher)."""
     if p is None:
         return "n/a"
-    return "yes" if p < ALPHA else "no"
+    if p >= ALPHA:
+        return "no"
+    return "yes, better" if statistic > 0 else "yes, worse"

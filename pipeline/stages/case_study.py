@@ -16,9 +16,12 @@ from diffurec.report.case_study import (
     dataset_groups,
     ensemble_gains,
     figure_metric,
+    groups_figure_title,
+    metrics_tsv,
     render_case_study,
 )
-from diffurec.report.figures import group_bars_figure
+from diffurec.report.figures import BarPanel, group_bars_figure
+from diffurec.report.provenance import headed, provenance
 from diffurec.sequences import encode
 from diffurec.variants import VARIANT_NAMES
 from pipeline import layout
@@ -29,6 +32,8 @@ from pipeline.files.run_results import read_ranks
 from pipeline.params import load_config
 
 CASE_STUDY = layout.REPORTS / "case_study.md"
+# Every metric of the tables, which show one.
+CASE_STUDY_METRICS = layout.REPORTS / "case_study.tsv"
 GROUPS_FIGURE = layout.FIGURES / "case_study_groups.png"
 ENSEMBLE_FIGURE = layout.FIGURES / "case_study_ensemble.png"
 
@@ -67,19 +72,20 @@ def case_study() -> None:
     every baseline with test ranks; the ensemble's gain over a single seed per group.
 
     Reads datasets, variants, seeds, baselines, eval.ks and analysis.* from params.yaml. Writes
-    reports/case_study.md and the bar charts reports/figures/case_study_groups.png and
-    case_study_ensemble.png (NDCG at the middle cut-off); links the `tsne` stage's figures.
+    reports/case_study.md (NDCG at the middle cut-off, a column per model), every metric of its
+    tables in reports/case_study.tsv, and the bar charts reports/figures/case_study_groups.png and
+    case_study_ensemble.png (the same metric); links the `tsne` stage's figures.
     """
     config = load_config()
     ks = config.eval.ks
     metric = figure_metric(ks)
     cases = [_dataset_case(dataset, config) for dataset in config.datasets]
     models = [VARIANT_NAMES[variant] for variant in config.variants] + list(config.baselines)
-    bars = {DATASET_NAMES[case.groups.dataset]: bar_panels(case, metric, ks) for case in cases}
-    title = f"Per-group {metric} (variants: mean over seeds {', '.join(map(str, config.seeds))})"
+    bars = {DATASET_NAMES[case.groups.dataset]: bar_panels(case, metric) for case in cases}
+    title = groups_figure_title(metric, config.seeds, any(case.baselines for case in cases))
     write_png(GROUPS_FIGURE, group_bars_figure(bars, models, metric, title))
     gains = {
-        DATASET_NAMES[case.groups.dataset]: {"ensemble minus seed mean": ensemble_gains(case, metric, ks).T}
+        DATASET_NAMES[case.groups.dataset]: {"ensemble minus seed mean": BarPanel(ensemble_gains(case, metric, ks).T)}
         for case in cases
     }
     title = f"Algorithm 3: ensemble of {len(config.seeds)} seeds minus the seed mean, per group"
@@ -93,4 +99,5 @@ def case_study() -> None:
         for dataset in config.datasets
         for variant in config.variants
     }
-    write_text(CASE_STUDY, render_case_study(cases, ks, config.seeds, figures, tsne_links))
+    write_text(CASE_STUDY_METRICS, metrics_tsv(cases, ks))
+    write_text(CASE_STUDY, headed(render_case_study(cases, ks, config.seeds, figures, tsne_links), provenance(config)))

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from diffurec.report.cost import in_run, plot_table, render_cost
+from diffurec.report.provenance import headed, provenance
 from pipeline import layout, machine
 from pipeline.app import app
 from pipeline.files.atomic_write import write_text
@@ -35,5 +36,5 @@ def cost(
     values = {*config.datasets, *config.variants, *(str(seed) for seed in config.seeds), *config.baselines}
     # This stage's own record ("cost") is written after the page, so it would always be the previous run's.
     costs = [record for record in read_records(runs) if record.stage != "cost" and in_run(record.stage, values)]
-    write_text(reports / REPORT, render_cost(machine.describe(), costs))
+    write_text(reports / REPORT, headed(render_cost(machine.describe(), costs), provenance(config)))
     write_text(reports / PLOT, plot_table(costs))

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from diffurec.report.dataset_stats import dataset_statistics, render_dataset_table
+from diffurec.report.provenance import headed, provenance
 from pipeline import layout
 from pipeline.app import app
 from pipeline.files.atomic_write import write_text
@@ -35,4 +36,4 @@ def dataset_report(
     statistics = [
         (dataset, dataset_statistics(read_split(layout.split_file(dataset)))) for dataset in config.datasets
     ]
-    write_text(out, f"{PREAMBLE}\n{render_dataset_table(statistics)}\n")
+    write_text(out, headed(f"{PREAMBLE}\n{render_dataset_table(statistics)}\n", provenance(config)))

@@ -22,6 +22,7 @@ from diffurec.report.comparison import (
     user_test,
     user_test_pair,
 )
+from diffurec.report.provenance import headed, provenance
 from diffurec.report.significance import PER_USER_K
 from diffurec.report.tables import metric_names
 from diffurec.variants import VARIANT_NAMES
@@ -75,7 +76,7 @@ def table5(
     if unreported:
         notes.append(f"The paper reports no other methods on {', '.join(unreported)}: only this project's runs and "
                      "the re-run baselines are listed there.")
-    write_text(out, render_table5(tables, metrics, baseline_runs, notes))
+    write_text(out, headed(render_table5(tables, metrics, baseline_runs, notes), provenance(config)))
 
 
 def _our_rows(runs: Path, dataset: str, config: Config, metrics: tuple[str, ...]) -> list[Method]:

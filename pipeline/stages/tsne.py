@@ -1,4 +1,5 @@
-"""Stage `tsne DATASET VARIANT`: the paper's Figures 3-6, t-SNE of the reconstructed x0."""
+"""Stage `tsne DATASET VARIANT`: the paper's Figures 3-6, t-SNE of the reconstructed x0 (for the
+control, which has no reverse process, of its one pass's representation)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ from diffurec.device import resolve_device
 from diffurec.errors import ConfigError
 from diffurec.inference import reconstruct_users
 from diffurec.report.case_study import dataset_groups
-from diffurec.report.figures import sample_users, tsne_figure, tsne_points
+from diffurec.report.figures import sample_users, tsne_figure, tsne_points, tsne_title
 from diffurec.sequences import SequenceData, encode, evaluation_windows
-from diffurec.variants import VARIANT_NAMES, find_variant
+from diffurec.variants import find_variant
 from pipeline import layout
 from pipeline.app import app
 from pipeline.arguments import DatasetKey, VariantKey
@@ -29,7 +30,8 @@ from pipeline.params import load_config
 def tsne(dataset: DatasetKey, variant: VariantKey) -> None:
     """Figures 3-6: t-SNE of the reconstructed target representations x0 of a fixed sample of
     test users (analysis.tsne_users, drawn with analysis.tsne_seed), coloured by whether the
-    user's test item is a head or a long-tail item.
+    user's test item is a head or a long-tail item. The control has no x0: its points are the
+    representation its one pass scores the items against.
 
     The model is the run of the first seed in params.yaml; its reverse process uses that seed.
     Writes runs/analysis/DATASET/VARIANT/tsne.csv (user_id, x, y, label) and
@@ -58,10 +60,7 @@ def tsne(dataset: DatasetKey, variant: VariantKey) -> None:
     popularity = dataset_groups(dataset, data, analysis.head_fraction, analysis.length_percentiles).popularity
     labels = np.array(popularity.labels)[popularity.groups[users]]
     _write_tsne_table(layout.tsne_table_file(dataset, variant), data, users, points, labels)
-    title = (
-        f"t-SNE of reconstructed x0, {len(users)} test users\n"
-        f"{DATASET_NAMES[dataset]}, {VARIANT_NAMES[variant]}, seed {seed}"
-    )
+    title = tsne_title(DATASET_NAMES[dataset], variant, len(users), seed)
     write_png(layout.tsne_figure_file(dataset, variant), tsne_figure(points, labels, popularity.labels, "test item", title))
 
 
