@@ -105,6 +105,13 @@ class Validation:
 OnValidation = Callable[[Validation], bool]
 
 
+def validation_history(validations: Sequence[Validation]) -> str:
+    """A run's validations as a TSV, one row per validated epoch: epoch, valid_NDCG@10 (the column
+    our training runs' history.tsv gives it) and the seconds since training began."""
+    rows = [f"{v.epoch}\t{v.score:.6f}\t{v.seconds:.2f}" for v in validations]
+    return "\n".join([f"epoch\tvalid_{VALID_METRIC}\tseconds", *rows]) + "\n"
+
+
 class _Interrupted(Exception):
     """Raised inside RecBole's `fit` when `on_validation` asks to stop."""
 

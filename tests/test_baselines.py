@@ -100,8 +100,14 @@ def test_stage_writes_metrics_and_ranks_deterministically(tmp_path, ml100k_split
         out = tmp_path / attempt
         code, stderr = run_cli("baselines", "ml-100k", "tiny", "--split", tmp_path / "split.parquet", "--out", out, "--params", params)
         assert code == 0, stderr
-        assert sorted(p.name for p in out.iterdir()) == ["metrics.json", "ranks.parquet", "recbole.log"]
+        assert sorted(p.name for p in out.iterdir()) == ["history.tsv", "metrics.json", "ranks.parquet", "recbole.log"]
         outputs.append((json.loads((out / "metrics.json").read_text()), pd.read_parquet(out / "ranks.parquet")))
+        # One validation per epoch, with the score RecBole selected the best epoch by.
+        history = pd.read_csv(out / "history.tsv", sep="\t")
+        assert history["epoch"].tolist() == [1, 2] and list(history.columns) == ["epoch", "valid_NDCG@10", "seconds"]
+        best_epoch = json.loads((out / "metrics.json").read_text())["best_epoch"]
+        scores = dict(zip(history["epoch"], history["valid_NDCG@10"]))
+        assert scores[best_epoch] == history["valid_NDCG@10"].max()
     (metrics, ranks), (metrics_again, ranks_again) = outputs
     assert ranks["user_id"].tolist() == split["user_id"].tolist()
     assert ranks["rank"].dtype == np.int64

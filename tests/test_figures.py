@@ -227,7 +227,7 @@ def test_learning_curves_draw_a_line_per_model_and_seed_the_cap_and_the_runs_tha
     assert [text.get_text() for text in legend.get_texts()] == [
         "seed 0", "seed 1", "epoch cap (train.epochs = 6)", "run that reached the cap"
     ]
-    assert "RecBole baselines not drawn" in figure.get_suptitle()
+    assert "re-run baselines, one run each" in figure.get_suptitle()
 
 
 def test_the_new_figures_are_byte_for_byte_repeatable():

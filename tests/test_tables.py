@@ -37,7 +37,7 @@ from diffurec.report.tables import (
 )
 from diffurec.train import SELECTION_METRIC
 from pipeline.app import app
-from pipeline.files.training_curves import read_curve
+from pipeline.files.training_curves import read_baseline_curve, read_curve
 from pipeline.files.paper_tables import load_paper_tables
 
 REPO = Path(__file__).resolve().parents[1]
@@ -93,8 +93,18 @@ def write_ensemble(runs: Path, dataset: str, variant: str, shift: int = 0) -> No
     (out / "metrics.json").write_text(json.dumps({**summarize(ranks, KS), "users": len(USERS)}))
 
 
-def make_project(root: Path, datasets, variants, seeds, recorded: bool = True) -> Path:
-    params = {"datasets": list(datasets), "variants": list(variants), "seeds": list(seeds), "eval": {"ks": list(KS)}}
+def write_baseline_history(runs: Path, dataset: str, name: str, epochs: int) -> None:
+    """A re-run baseline's validations, one per epoch, and the epoch budget RecBole resolved."""
+    folder = runs / "baselines" / dataset / name
+    folder.mkdir(parents=True, exist_ok=True)
+    history = pd.DataFrame({"epoch": range(1, 4), "valid_NDCG@10": [0.02, 0.04, 0.03], "seconds": [1.0, 2.0, 3.0]})
+    history.to_csv(folder / "history.tsv", sep="\t", index=False)
+    (folder / "metrics.json").write_text(json.dumps({"settings": {"epochs": epochs}, "last_epoch": 3}))
+
+
+def make_project(root: Path, datasets, variants, seeds, recorded: bool = True, baselines=("GRU4Rec",)) -> Path:
+    params = {"datasets": list(datasets), "variants": list(variants), "seeds": list(seeds), "eval": {"ks": list(KS)},
+              "baselines": list(baselines)}
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     runs = root / "runs"
     for dataset in datasets:
@@ -102,6 +112,8 @@ def make_project(root: Path, datasets, variants, seeds, recorded: bool = True) -
             for seed in seeds:
                 write_run(runs, dataset, variant, seed, recorded=recorded)
             write_ensemble(runs, dataset, variant)
+        for name in baselines:
+            write_baseline_history(runs, dataset, name, EPOCHS)
     return root
 
 
@@ -524,10 +536,22 @@ def test_the_tables_stage_draws_every_runs_learning_curve_and_links_it_from_tabl
     link = note.split("](")[1].split(")")[0]
     figure = project / "reports" / link
     assert link == "figures/learning_curves.png" and figure.read_bytes().startswith(b"\x89PNG")
-    assert "RecBole baselines not drawn" in note
+    assert "the re-run baselines (one run each) beside our models" in note
     first = figure.read_bytes()
     run_stages(project)
     assert figure.read_bytes() == first
+
+
+def test_the_learning_curves_hold_each_re_run_baselines_validations(tmp_path: Path) -> None:
+    root = make_project(tmp_path, ["ml-100k"], ["baseline", "v1"], [0, 1])
+    curve = read_baseline_curve(root / "runs", "ml-100k", "GRU4Rec", 0)
+    assert curve.epochs == (1, 2, 3) and curve.scores == pytest.approx((0.02, 0.04, 0.03))
+    assert (curve.last_epoch, curve.cap, curve.reached_cap) == (3, EPOCHS, False)
+    run_stages(root)
+    assert (root / "reports/figures/learning_curves.png").is_file()
+    (root / "runs/baselines/ml-100k/GRU4Rec/history.tsv").unlink()
+    with pytest.raises(DataError, match=r"GRU4Rec/history.tsv: not found; rerun the baselines stage"):
+        run_stages(root)
 
 
 def test_a_runs_curve_holds_its_validated_epochs_and_its_epoch_cap(project: Path) -> None:

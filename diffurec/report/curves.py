@@ -16,12 +16,6 @@ from diffurec.report.figures import PALETTE
 # The validation metric early stopping watches (diffurec.train.SELECTION_METRIC, as RecBole's
 # valid_metric for the baselines); history.tsv names it with the prefix "valid_".
 CURVE_METRIC = "NDCG@10"
-# Why the figure has only our models: the baselines stage records no curve to draw.
-BASELINES_NOT_DRAWN = (
-    "RecBole baselines not drawn: their runs keep no per-epoch validation (metrics.json: best and last epoch only)"
-)
-
-
 @dataclass(frozen=True)
 class Curve:
     """One training run: its validation score after each validated epoch and how far it trained."""
@@ -74,7 +68,7 @@ def learning_curves_figure(
         handles.append(Line2D([], [], color="black", marker="s", markerfacecolor="none", linestyle=""))
         labels.append("run that reached the cap")
     figure.legend(handles, labels, loc="outside lower center", ncols=len(handles), fontsize=8)
-    title = f"Validation {CURVE_METRIC} after each epoch, every model and seed\n{BASELINES_NOT_DRAWN}"
+    title = f"Validation {CURVE_METRIC} after each epoch: our models, a line per seed; re-run baselines, one run each"
     figure.suptitle(title, fontsize=10)
     return figure
 
@@ -102,5 +96,5 @@ def curves_note(link: str) -> str:
     return (
         f"- Learning curves: [validation {CURVE_METRIC} after each epoch of every run]({link}), a line per seed, "
         "the epoch cap dashed: a run that reached it is marked with a square, one that early stopping ended "
-        f"stops short of it. {BASELINES_NOT_DRAWN}.\n"
+        "stops short of it; the re-run baselines (one run each) beside our models.\n"
     )

@@ -20,7 +20,23 @@ def read_curve(runs: Path, dataset: str, variant: str, seed: int) -> Curve:
     """The validation curve of one (dataset, variant, seed) training run under `runs`."""
     folder = layout.train_dir(dataset, variant, seed, runs)
     fix = f"rerun the train-{variant} stage (dvc repro train-{variant})"
-    path = folder / "history.tsv"
+    train = read_json(folder / "train.json", f"train-{variant}")
+    cap = train.get("epochs") if isinstance(train, dict) else None
+    return _curve(folder / "history.tsv", seed, _integer(cap, folder / "train.json", "epochs", fix), fix)
+
+
+def read_baseline_curve(runs: Path, dataset: str, name: str, seed: int) -> Curve:
+    """The validation curve of one re-run baseline (RecBole's `seed`) under `runs`: its history.tsv
+    and the epoch budget its metrics.json records among the settings RecBole resolved."""
+    folder = layout.baseline_dir(dataset, name, runs)
+    fix = f"rerun the baselines stage (dvc repro baselines@{dataset}-{name})"
+    record = read_json(folder / "metrics.json", "baselines")
+    settings = record.get("settings") if isinstance(record, dict) else None
+    cap = settings.get("epochs") if isinstance(settings, dict) else None
+    return _curve(folder / "history.tsv", seed, _integer(cap, folder / "metrics.json", "settings.epochs", fix), fix)
+
+
+def _curve(path: Path, seed: int, cap: int, fix: str) -> Curve:
     if not path.is_file():
         raise DataError(f"{path}: not found; {fix}")
     try:
@@ -31,10 +47,6 @@ def read_curve(runs: Path, dataset: str, variant: str, seed: int) -> Curve:
     validated = history.dropna(subset=[COLUMN])
     if validated.empty:
         raise DataError(f"{path}: no validated epoch; {fix}")
-    train = read_json(folder / "train.json", f"train-{variant}")
-    cap = train.get("epochs") if isinstance(train, dict) else None
-    if isinstance(cap, bool) or not isinstance(cap, int):
-        raise DataError(f"{folder / 'train.json'}: 'epochs' must be an integer, got {cap!r}; {fix}")
     return Curve(
         seed=seed,
         epochs=tuple(int(epoch) for epoch in validated["epoch"]),
@@ -42,3 +54,9 @@ def read_curve(runs: Path, dataset: str, variant: str, seed: int) -> Curve:
         last_epoch=int(history["epoch"].max()),
         cap=cap,
     )
+
+
+def _integer(value: object, path: Path, key: str, fix: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise DataError(f"{path}: '{key}' must be an integer, got {value!r}; {fix}")
+    return value

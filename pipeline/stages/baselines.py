@@ -18,7 +18,7 @@ from pipeline.arguments import DatasetKey
 from pipeline.files.atomic_write import atomic_dir, write_json, write_text, write_with
 from pipeline.files.data_tables import read_split
 from pipeline.params import DEFAULT_PARAMS, load_config
-from pipeline.recbole_runner import run_baseline
+from pipeline.recbole_runner import Validation, run_baseline, validation_history
 
 
 @app.command()
@@ -37,7 +37,8 @@ def baselines(
     on validation NDCG@10 and the best epoch ranks all items for each test item. Writes
     metrics.json (HR/NDCG@K, users, settings, train_seconds, best_epoch and last_epoch (1-based),
     stopped_early: whether early stopping, not the epoch budget, ended training), ranks.parquet
-    (user_id, rank) and recbole.log into OUT; RecBole's data files and checkpoints live in a
+    (user_id, rank), history.tsv (validation NDCG@10 after each validated epoch, as our training
+    runs' history) and recbole.log into OUT; RecBole's data files and checkpoints live in a
     folder deleted at the end.
     """
     config = load_config(params)
@@ -53,13 +54,20 @@ def baselines(
     check_cutoffs(config.eval.ks, dataset_statistics(ours).items, dataset)
     out = out or layout.baseline_dir(dataset, name)
     out.parent.mkdir(parents=True, exist_ok=True)
+    validations: list[Validation] = []
+
+    def record(validation: Validation) -> bool:
+        validations.append(validation)
+        return False  # never stops the run: RecBole's own early stopping does
+
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.recbole-") as scratch:
         result, recbole_log = run_baseline(ours, split_path, run, config.model.max_len, config.recbole.seed,
-                                           Path(scratch), f"{name} on {dataset}", config.recbole.threads)
+                                           Path(scratch), f"{name} on {dataset}", config.recbole.threads, record)
     summary = result.summary(config.eval.ks, config.eval.averaging_batch())
     with atomic_dir(out) as staging:
         write_with(staging / "ranks.parquet", lambda tmp: result.ranks.to_parquet(tmp, index=False))
         write_text(staging / "recbole.log", recbole_log)
+        write_text(staging / "history.tsv", validation_history(validations))
         write_json(
             staging / "metrics.json",
             {**summary, "dataset": dataset, "baseline": name, "settings": {**result.settings, "threads": config.recbole.threads}},

@@ -18,7 +18,7 @@ from pipeline.app import app
 from pipeline.files.atomic_write import write_json, write_png, write_text
 from pipeline.files.paper_tables import PAPER_TABLES, load_paper_tables
 from pipeline.files.run_results import load_variant_runs, read_ttest
-from pipeline.files.training_curves import read_curve
+from pipeline.files.training_curves import read_baseline_curve, read_curve
 from pipeline.params import DEFAULT_PARAMS, load_config
 
 TABLE2 = "table2_convergence.md"
@@ -30,7 +30,8 @@ CURVES = "figures/learning_curves.png"
 
 @app.command()
 def tables(
-    runs: Annotated[Path, typer.Option(help="Runs folder holding train/, eval/ and ensemble/.")] = layout.RUNS,
+    runs: Annotated[Path, typer.Option(help="Runs folder holding train/, eval/, ensemble/ and baselines/.")]
+    = layout.RUNS,
     ttest_results: Annotated[Path, typer.Option(help="Output of the ttest stage.")] = layout.ttest_file(),
     paper_tables: Annotated[Path, typer.Option(help="The paper's printed numbers.")] = PAPER_TABLES,
     reports: Annotated[
@@ -43,7 +44,8 @@ def tables(
     = DEFAULT_PARAMS,
 ) -> None:
     """Render Table 2 (convergence time), Table 3 (performance) and Table 4 (t-tests) and METRICS_FILE,
-    and the learning curves of every training run (figures/learning_curves.png, linked from Table 2).
+    and the learning curves of every training run, ours and the re-run baselines'
+    (figures/learning_curves.png, linked from Table 2).
 
     Rows follow `datasets`, `variants` and `seeds` in params.yaml exactly; the paper's values
     stand beside ours on the paper's datasets.
@@ -62,10 +64,16 @@ def tables(
         (dataset, variant): [read_curve(runs, dataset, variant, seed) for seed in config.seeds]
         for dataset, variant in runs_by_key
     }
+    # The re-run baselines beside them: one run each, RecBole's seed.
+    curves |= {
+        (dataset, name): [read_baseline_curve(runs, dataset, name, config.recbole.seed)]
+        for dataset in config.datasets
+        for name in config.baselines
+    }
     figure = learning_curves_figure(
         curves,
         {dataset: DATASET_NAMES[dataset] for dataset in config.datasets},
-        {variant: VARIANT_NAMES[variant] for variant in config.variants},
+        {**{variant: VARIANT_NAMES[variant] for variant in config.variants}, **{name: name for name in config.baselines}},
     )
     write_png(reports / CURVES, figure)
     line = provenance(config)
