@@ -113,9 +113,11 @@ def test_an_ablation_param_reruns_only_the_ablation_and_its_report(committed_rep
 def test_shared_model_change_reruns_every_variant_but_not_the_data(committed_repo: Path) -> None:
     _set_params(committed_repo, model={"hidden": 48})
     changed = _changed_stages(committed_repo)
-    # And the verdict, which compares the paper's printed numbers only with runs at its configuration (C9).
+    # And the verdict, which compares the paper's printed numbers only with runs at its configuration
+    # (C9), and every report, whose provenance line names the model's size.
     assert {name.split("@")[0] for name in changed} == {
-        "train-baseline", "train-v1", "train-v2", "train-control", "verdict"
+        "train-baseline", "train-v1", "train-v2", "train-control", "verdict",
+        "dataset_report", "tables", "table5", "case-study", "ablation-report", "cost",
     }
 
 

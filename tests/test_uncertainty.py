@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from diffurec.report.uncertainty import Method, paired, sample_factor, two_groups
+from diffurec.report.uncertainty import Estimate, Method, paired, sample_factor, two_groups
 from verdict_calibration import simulate_rates
 
 OPTIONS = dict(resamples=400, seed=0)
@@ -62,10 +62,13 @@ def test_two_groups_resample_each_group_within_itself() -> None:
         two_groups(values, np.ones(100, dtype=bool), confidence=0.95, **OPTIONS)
 
 
-def test_the_sample_factor_is_the_squared_ratio_of_widths() -> None:
-    estimate = paired(np.random.default_rng(2).normal(0.0, 0.1, (1, 100)), confidence=0.95, **OPTIONS)
-    low, high = estimate.interval
-    assert sample_factor(estimate, 0.005) == pytest.approx(((high - low) / 2 / (0.005 - abs(estimate.effect))) ** 2)
+def test_the_sample_factor_settles_the_nearer_way() -> None:
+    # Half-width 0.02: an effect of 0.01 excludes zero at 4x the sample; one of 0.001 fits within
+    # ± 0.005 at (0.02 / 0.004)^2 = 25x; one of 0.004 excludes zero sooner (25x) than it fits (400x).
+    for effect, factor in ((0.01, 4.0), (0.001, 25.0), (0.004, 25.0)):
+        estimate = Estimate(effect, (effect - 0.02, effect + 0.02), 0.5, 0.95, 100, 1, Method.USERS)
+        assert sample_factor(estimate, 0.005) == pytest.approx(factor)
+    assert sample_factor(Estimate(0.0, (0.0, 0.0), 1.0, 0.95, 100, 1, Method.USERS), 0.005) is None
 
 
 def test_the_decisions_keep_wrong_claims_rare_under_the_null_and_see_a_large_shift() -> None:

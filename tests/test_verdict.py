@@ -194,7 +194,7 @@ def test_an_inconclusive_row_says_how_much_more_sample_would_settle_it() -> None
     factor = verdict.needed(row.headline)
     low, high = row.headline.estimate.interval
     effect, smallest = row.headline.estimate.effect, row.headline.smallest
-    room = smallest - abs(effect) if abs(effect) < smallest else abs(effect)
+    room = max(abs(effect), smallest - abs(effect))
     assert factor == pytest.approx(((high - low) / 2 / room) ** 2)
     assert f"~{factor:.1f}×" in render_verdict(verdict, [ev]) or f"~{factor:.0f}×" in render_verdict(verdict, [ev])
 

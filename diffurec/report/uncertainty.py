@@ -160,13 +160,13 @@ def _bootstrap(samples: list[np.ndarray], signs: tuple[float, ...], confidence: 
 
 def sample_factor(estimate: Estimate, smallest_effect: float) -> float | None:
     """How many times this run's sample (its users, or its seeds and users) the interval would need,
-    at the observed variance, to settle the comparison: to fit within ± `smallest_effect` when the
-    effect observed is smaller than that, else to exclude zero. An interval narrows as one over the
-    square root of its sample. None when the interval has no width."""
+    at the observed variance and effect, to settle the comparison the nearer way: to exclude zero,
+    or, for an effect smaller than `smallest_effect`, to fit within ± it. An interval narrows as one
+    over the square root of its sample. None when the interval has no width or the effect no room."""
     low, high = estimate.interval
     half = (high - low) / 2.0
     effect = abs(estimate.effect)
-    room = smallest_effect - effect if effect < smallest_effect else effect
+    room = max(effect, smallest_effect - effect)
     if half <= 0.0 or room <= 0.0:
         return None
     return (half / room) ** 2
