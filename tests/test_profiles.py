@@ -79,3 +79,12 @@ def test_official_profile_is_the_official_recipe_with_every_quirk():
     assert (train.batching, train.precision, train.valid_users) == ("shuffled", "fp32", 0)
     assert (evaluation.batch_size, evaluation.averaging, evaluation.mask_history) == (512, "batches", False)
     assert evaluation.precision == "fp32"
+
+
+def test_the_default_gives_every_model_the_same_training_budget() -> None:
+    # Ours and RecBole's: the same epoch cap, and the same patience (RecBole stops once more than
+    # stopping_step validations in a row bring no better one; ours after `patience` of them).
+    config = Config.from_dict(yaml.safe_load((ROOT / "params.yaml").read_text()))
+    for name, run in config.recbole.models.items():
+        assert run.epochs == config.train.epochs, name
+        assert run.stopping_step + 1 == config.train.patience, name

@@ -79,8 +79,8 @@ def render_cost(machine: Mapping[str, str], costs: Sequence[StageCost]) -> str:
         "caching) is not in them, so their sum is below the wall-clock time of `dvc repro`. A stage that DVC "
         "restored from its run-cache did not run and is not listed, nor is the stage that writes this page. "
         "This page differs between machines and runs; in the other reports only measured seconds do (Table 2, "
-        "the ablations' inference times and their figure, Table 5's training seconds, the verdict's C3 ratios; "
-        "README, \"The same bytes on every machine\").",
+        "the ablations' inference times, Table 5's training seconds, the verdict's C3 ratios with their place "
+        "in its figure, and C3's status wherever it moves; README, \"The same bytes on every machine\").",
         "## Machine\n\n" + markdown_table(["", ""], "ll", [[name, value] for name, value in machine.items()]).rstrip(),
         "## Seconds by kind of stage\n\n" + markdown_table(["Stage", "Runs", "Seconds", "Share"], "lrrr", by_kind).rstrip(),
         "## Every stage\n\n"
