@@ -81,10 +81,10 @@ def simulate_rates(seeds: int, shift: float, runs: int, seed: int) -> dict[str, 
         statuses = []
         for _ in range(FAMILY):
             compared = ndcg(simulate_ranks(rng, effects, seeds, lowered), 10)
-            test = Test("simulated", "NDCG@10", HIGHER, sample=Sample(compared - reference),
-                        smallest=SETTINGS.smallest_effect * float(reference.mean()))
-            estimate = test.sample.estimate(1.0 - SETTINGS.alpha / FAMILY, SETTINGS)
-            statuses.append(verdict.status(Test(**{**test.__dict__, "estimate": estimate})))
+            sample = Sample(compared - reference)
+            test = Test("NDCG@10", HIGHER, sample=sample, smallest=SETTINGS.smallest_effect * float(reference.mean()),
+                        estimate=sample.estimate(1.0 - SETTINGS.alpha / FAMILY, SETTINGS))
+            statuses.append(verdict.status(test))
         decided = {SUPPORTED, CONTRADICTED} if shift == 0.0 else {CONTRADICTED}
         wrong += any(status in decided for status in statuses)
         supported += sum(status == SUPPORTED for status in statuses)

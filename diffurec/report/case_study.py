@@ -197,7 +197,7 @@ def _mean_interval(values: np.ndarray) -> tuple[float, float, float]:
     """(mean, low, high) of one group's per-user values; NaN for an empty group."""
     if values.size == 0:
         return math.nan, math.nan, math.nan
-    low, high = bootstrap_interval([values], resamples=INTERVAL_RESAMPLES, seed=INTERVAL_SEED)
+    low, high = bootstrap_interval(values, resamples=INTERVAL_RESAMPLES, seed=INTERVAL_SEED)
     return float(values.mean()), low, high
 
 

@@ -20,13 +20,12 @@ STATUS_COLOURS = {SUPPORTED: "#009E73", CONTRADICTED: "#D55E00", NO_EFFECT: "#00
 
 def comparisons(verdict: Verdict) -> list[tuple[str, Test]]:
     """(label, comparison) for every decisive comparison that has an interval, in the page's order."""
-    found = []
-    for row in verdict.rows:
-        tests = [t for t in row.tests if t.decisive and t.estimate is not None]
-        for test in tests:
-            compared = test.compared if len(tests) > 1 and test.compared else row.compared
-            found.append((f"{row.claim.id} {DATASET_NAMES.get(row.dataset, row.dataset)}: {compared}", test))
-    return found
+    return [
+        (f"{row.claim.id} {DATASET_NAMES.get(row.dataset, row.dataset)}: {row.label(test)}", test)
+        for row in verdict.rows
+        for test in row.tests
+        if test.decisive and test.estimate is not None
+    ]
 
 
 def forest_figure(verdict: Verdict) -> Figure:

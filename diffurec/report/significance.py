@@ -9,9 +9,9 @@ NDCG, seeds averaged, Wilcoxon signed-rank).
 The references are DiffuRec, as in the paper, and the control (DiffuRec without diffusion), which
 says what the diffusion itself adds; `comparison_pairs` decides which pairs are tested.
 
-For a family of such tests: Holm's step-down adjustment of their p-values, a seeded percentile
-bootstrap interval of a mean difference (paired, or of two independent samples), Student's
-interval of a paired mean difference, and the Mann-Whitney U test of two independent samples.
+For a family of such tests: Holm's step-down adjustment of their p-values; and a seeded
+percentile bootstrap interval of a mean (the case study's per-group intervals). The verdict's
+estimates are diffurec.report.uncertainty's.
 """
 
 from __future__ import annotations
@@ -67,19 +67,6 @@ class SignedRankTest:
     mean_diff: float
     w_plus: float | None
     z: float | None
-    p: float | None
-    undefined: str | None = None
-
-
-@dataclass(frozen=True)
-class RankSumTest:
-    """Mann-Whitney U test of two independent samples, two-sided (scipy's choice of method: the
-    normal approximation with the tie correction for samples with ties). `u` counts the pairs in
-    which `a`'s value is the larger (a tie counts half), so u > n_a n_b / 2 means `a` tends to be larger."""
-
-    n_a: int
-    n_b: int
-    u: float | None
     p: float | None
     undefined: str | None = None
 
@@ -325,27 +312,24 @@ def holm(pvalues: Sequence[float | None]) -> list[float | None]:
 
 
 def bootstrap_interval(
-    samples: Sequence[Sequence[float]], *, resamples: int, seed: int, confidence: float = 0.95
+    values: Sequence[float], *, resamples: int, seed: int, confidence: float = 0.95
 ) -> tuple[float, float]:
-    """Percentile bootstrap interval of mean(samples[0]), or with two samples of
-    mean(samples[0]) - mean(samples[1]), each sample resampled on its own (independent samples; for
-    paired ones pass their differences as one sample).
+    """Percentile bootstrap interval of mean(values) (for paired samples, pass their differences).
 
     Every call draws from a fresh generator seeded with `seed`, so an interval depends only on its
     own data, never on which intervals were computed before it. Percentile, not BCa: BCa's jackknife
     costs a pass per user, seconds per interval on the paper's datasets, and over hundreds of users
     the two agree to far below the printed decimals.
     """
-    data = tuple(np.asarray(sample, dtype=np.float64) for sample in samples)
-    if not 1 <= len(data) <= 2 or any(sample.ndim != 1 or sample.size == 0 for sample in data):
-        raise ValueError("bootstrap_interval takes one or two non-empty 1-D samples")
-    if all(np.ptp(sample) == 0.0 for sample in data):
+    sample = np.asarray(values, dtype=np.float64)
+    if sample.ndim != 1 or sample.size == 0:
+        raise ValueError("bootstrap_interval takes one non-empty 1-D sample")
+    if np.ptp(sample) == 0.0:
         # Nothing varies, so every resample gives the same mean: the interval is that point.
-        point = _mean_difference(*data, axis=-1)
-        return float(point), float(point)
+        return float(sample[0]), float(sample[0])
     result = stats.bootstrap(
-        data,
-        _mean_difference,
+        (sample,),
+        np.mean,
         n_resamples=resamples,
         # Resamples in batches bound the memory to batch x users.
         batch=_BOOTSTRAP_BATCH,
@@ -355,31 +339,3 @@ def bootstrap_interval(
         rng=np.random.default_rng(seed),
     )
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
-
-
-def t_interval(a: Sequence[float], b: Sequence[float], confidence: float = 0.95) -> tuple[float, float] | None:
-    """Student's interval of mean(a - b) over aligned pairs, the one the paired t-test inverts;
-    None below two pairs."""
-    diff = _differences(a, b)
-    if diff.size < 2:
-        return None
-    half = float(stats.t.ppf(0.5 + confidence / 2.0, diff.size - 1) * diff.std(ddof=1) / math.sqrt(diff.size))
-    mean = float(diff.mean())
-    return mean - half, mean + half
-
-
-def rank_sum_test(a: Sequence[float], b: Sequence[float]) -> RankSumTest:
-    """Mann-Whitney U test of two independent samples `a` and `b`."""
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    if a.size == 0 or b.size == 0:
-        return RankSumTest(a.size, b.size, None, None, "a sample is empty")
-    if np.ptp(np.concatenate([a, b])) == 0.0:
-        return RankSumTest(a.size, b.size, None, None, "every value of both samples is the same")
-    result = stats.mannwhitneyu(a, b, alternative="two-sided")
-    return RankSumTest(a.size, b.size, float(result.statistic), float(result.pvalue))
-
-
-def _mean_difference(*samples: np.ndarray, axis: int) -> np.ndarray:
-    means = [sample.mean(axis=axis) for sample in samples]
-    return means[0] - means[1] if len(means) == 2 else means[0]

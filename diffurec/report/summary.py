@@ -85,7 +85,7 @@ def _effects_table(verdict: Verdict) -> str:
                 continue
             low, high = test.estimate.interval
             lines.append([
-                row.claim.id, DATASET_NAMES.get(row.dataset, row.dataset), test.compared or row.compared,
+                row.claim.id, DATASET_NAMES.get(row.dataset, row.dataset), row.label(test),
                 f"{100 * test.estimate.effect:+.2f}", f"[{100 * low:+.2f}, {100 * high:+.2f}]", verdict.status(test),
             ])
     if not lines:

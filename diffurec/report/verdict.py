@@ -140,7 +140,6 @@ class Test:
     """One comparison, in the units of its values: metric fractions, or log seconds (`ratio`: shown
     as exp). `estimate` is set by `judge`, at the level of the comparison's family."""
 
-    key: str
     measure: str
     direction: int
     sample: Sample | None = None
@@ -152,8 +151,6 @@ class Test:
     # Decides its row (and counts in its family), or is shown beside it only.
     decisive: bool = True
     ratio: bool = False
-    # The reference's mean, for the relative effect; None for a ratio.
-    base: float | None = None
     # What the paper states or prints for this effect, and what it is.
     paper: float | None = None
     paper_label: str = ""
@@ -181,6 +178,11 @@ class Row:
     @property
     def id(self) -> str:
         return "/".join(part for part in (self.claim.id, self.dataset, self.subject) if part)
+
+    def label(self, test: Test) -> str:
+        """What `test` compares, for the reader: its own label where it has one (C8b's ablations),
+        else the row's."""
+        return test.compared or self.compared
 
     @property
     def headline(self) -> Test | None:
@@ -327,16 +329,13 @@ class _Context:
         """Per-user values `a` of the compared model against `b` of the reference: arrays [seeds, users]
         paired by seed, or [users] (one run, e.g. a baseline's or an ensemble's, set against each seed)."""
         a, b = np.atleast_2d(a), np.atleast_2d(b)
-        base = float(b.mean())
         return Test(
-            key=f"{self.ev.dataset}/{compared}/{measure}",
             measure=measure,
             direction=direction,
             sample=Sample(a - b),
             compared=compared,
-            smallest=self.settings.smallest_effect * base,
+            smallest=self.settings.smallest_effect * float(b.mean()),
             decisive=decisive,
-            base=base,
             paper=paper,
             paper_label=paper_label,
             note=note,
@@ -416,17 +415,12 @@ def _c2(cx: _Context) -> list[Row]:
 
 def _c2_row(cx: _Context, variant: str, compared: str) -> Row:
     a, b = (np.mean([seed_metric(cx.ev.ranks[v], m) for m in PAPER_METRICS], axis=0) for v in (variant, BASELINE))
-    seeds = len(cx.ev.seeds)
-    reason = None
-    if seeds < MIN_SEEDS:
-        reason = f"{seeds} seed{'s' if seeds > 1 else ''}: a t-test over seeds needs at least {MIN_SEEDS}"
+    reason = _too_few_seeds(cx)
     per_seed = Test(
-        key=f"{cx.ev.dataset}/{compared}/{SIX_METRICS}/seeds",
         measure=f"{SIX_METRICS}, per seed",
         direction=HIGHER,
         sample=Sample(np.stack([a, b]), per_seed=True),
         smallest=cx.settings.smallest_effect * float(b.mean()),
-        base=float(b.mean()),
         note="decides: one pair per seed, the replicates the paper's claim is about",
         reason=reason,
     )
@@ -434,17 +428,23 @@ def _c2_row(cx: _Context, variant: str, compared: str) -> Row:
     six_a = [float(seed_metric(cx.ev.ranks[variant], m).mean()) for m in PAPER_METRICS]
     six_b = [float(seed_metric(cx.ev.ranks[BASELINE], m).mean()) for m in PAPER_METRICS]
     paper_style = Test(
-        key=f"{cx.ev.dataset}/{compared}/{SIX_METRICS}/metrics",
         measure="the six metric means (the paper's Table 4 test)",
         direction=HIGHER,
         sample=Sample(np.stack([six_a, six_b]), per_seed=True),
         decisive=False,
-        base=float(np.mean(six_b)),
         paper=_paper_mean_difference(cx, variant),
         paper_label="the paper's Table 3 difference",
         note="shown only: its six pairs are nested cut-offs of the same rankings, not replicates",
     )
     return cx.row(variant, compared, [per_seed, paper_style])
+
+
+def _too_few_seeds(cx: _Context) -> str | None:
+    """Why a t-test over this run's seeds cannot be made (C2, C3), or None."""
+    seeds = len(cx.ev.seeds)
+    if seeds >= MIN_SEEDS:
+        return None
+    return f"{seeds} seed{'s' if seeds > 1 else ''}: a t-test over seeds needs at least {MIN_SEEDS}"
 
 
 def _c3(cx: _Context) -> list[Row]:
@@ -460,16 +460,12 @@ def _c3_row(cx: _Context, variant: str, compared: str) -> Row:
     if runs and 2 * capped > runs:
         return cx.row(variant, compared, reason=f"{capped} of {runs} runs ended at the epoch cap: their time to the "
                                                 "best epoch is censored (raise train.epochs)")
-    seeds = len(cx.ev.seeds)
-    reason = None
-    if seeds < MIN_SEEDS:
-        reason = f"{seeds} seed{'s' if seeds > 1 else ''}: a t-test over seeds needs at least {MIN_SEEDS}"
+    reason = _too_few_seeds(cx)
     epochs = np.mean(ours.best_epoch), np.mean(reference.best_epoch)
     note = f"best epoch {epochs[0]:.1f} vs {epochs[1]:.1f}; seconds measured on this machine"
     if capped:
         note += f"; {capped} of {runs} runs ended at the epoch cap (time to best censored)"
     test = Test(
-        key=f"{cx.ev.dataset}/{compared}/time to the best epoch",
         measure="time to the best epoch",
         direction=LOWER,
         sample=Sample(np.log(np.stack([ours.time_to_best_s, reference.time_to_best_s])), per_seed=True),
@@ -542,14 +538,11 @@ def _c6_row(cx: _Context, subject: str, compared: str) -> Row:
     if heads < 2 or tails < 2:
         return cx.row(subject, compared, reason=f"{heads} head and {tails} long-tail test users: "
                                                 "a comparison needs at least 2 in each group")
-    base = float(values[:, ~head].mean())
     return cx.row(subject, compared, [Test(
-        key=f"{cx.ev.dataset}/{compared}/{HEADLINE}",
         measure=HEADLINE,
         direction=HIGHER,
         sample=Sample(values, group=head),
-        smallest=cx.settings.smallest_effect * base,
-        base=base,
+        smallest=cx.settings.smallest_effect * float(values[:, ~head].mean()),
         note=f"{heads} head, {tails} long-tail users",
     )])
 
@@ -588,7 +581,7 @@ def _c8b_row(cx: _Context, variant: str, label: str) -> Row:
         compared, measure = f"all reverse steps − {setting}, {_name(variant)}", f"{HEADLINE} vs {setting}"
         reason = cx.missing((ABLATION, variant, setting))
         if reason:
-            tests.append(Test(f"{cx.ev.dataset}/{compared}", measure, HIGHER, compared=compared, reason=reason))
+            tests.append(Test(measure, HIGHER, compared=compared, reason=reason))
         else:
             tests.append(cx.users(compared, measure, full, _values(cx.ev.ablations[variant][setting], HEADLINE)))
     return cx.row(variant, label, tests)
@@ -618,8 +611,7 @@ def _c9_row(cx: _Context, variant: str, compared: str) -> Row:
     for metric in sorted((m for m in PAPER_METRICS if m in values), key=lambda m: m != HEADLINE):
         ours = seed_metric(cx.ev.ranks[variant], metric)
         check = Compatibility(values[metric], float(ours.mean()), float(ours.std(ddof=1)), cx.settings.cv_threshold)
-        tests.append(Test(key=f"{cx.ev.dataset}/{compared}/{metric}", measure=metric, direction=0,
-                          compatibility=check))
+        tests.append(Test(measure=metric, direction=0, compatibility=check))
     return cx.row(variant, compared, tests)
 
 

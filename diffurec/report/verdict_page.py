@@ -114,12 +114,11 @@ def _summary(verdict: Verdict) -> str:
                           f"**{NOT_TESTABLE}**: " + "; ".join(verdict.row_reasons(row))])
             continue
         for test in tests:
-            compared = test.compared if len(tests) > 1 and test.compared else row.compared
             estimate = test.estimate
             lines.append([
                 f"{row.claim.id} {row.claim.short}",
                 _dataset(row.dataset),
-                compared,
+                row.label(test),
                 _summary_effect(test),
                 _interval(test),
                 "—" if estimate is None else p_value_text(verdict.adjusted_p(row, test)),

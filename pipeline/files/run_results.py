@@ -175,13 +175,14 @@ def load_variant_runs(
         best_epoch=training.best_epoch,
         devices=tuple(_string(t, "device", p, stage) for p, t in trains),
         last_epoch=tuple(_last_epoch(t, p, stage) for p, t in trains),
-        stopped_early=tuple(_optional(t, "stopped_early", bool, p, stage) or False for p, t in trains),
+        stopped_early=training.stopped_early,
         patience=tuple(_optional(t, "patience", int, p, stage) for p, t in trains),
     )
 
 
 def read_training(runs: Path, dataset: str, variant: str, seeds: Sequence[int]) -> Training:
-    """Every seed's seconds to its best validation epoch, and that epoch, from its train.json."""
+    """Every seed's seconds to its best validation epoch, that epoch and whether early stopping ended
+    the run (not recorded: it did not), from its train.json."""
     return _training(_read_trains(runs, dataset, variant, seeds), _train_stage(variant))
 
 
