@@ -297,6 +297,51 @@ class VerdictConfig:
 
 
 @dataclass(frozen=True)
+class SearchRange:
+    """One tuned setting's range in an Optuna study: `choices`, or `low`..`high` (on a log scale
+    with `log`; whole numbers with `integer`)."""
+
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    integer: bool = False
+    choices: tuple[float, ...] = ()
+
+    def contains(self, value: float) -> bool:
+        if self.choices:
+            return value in self.choices
+        return self.low <= value <= self.high and (not self.integer or float(value).is_integer())
+
+
+# What a study may tune: for our variants a `model.` or `train.` setting that takes a number; for a
+# baseline one of RecBole's own settings; never those fixing the protocol and the budget, the same
+# for every model (the epoch cap, early stopping, validation, the history length, the loss).
+_TUNABLE_SECTIONS = ("model", "train")
+_UNTUNABLE = ("model.max_len", "train.epochs", "train.patience", "train.eval_every", "train.eval_offset",
+              "train.valid_users")
+_UNTUNABLE_RECBOLE = ("model", "epochs", "stopping_step", "max_len", "loss_type")
+
+
+@dataclass(frozen=True)
+class TuneConfig:
+    """Stage `tune`: one seeded Optuna study per dataset and model, with the same budget for all."""
+
+    # Train every model with its study's best setting (studies/DATASET/MODEL/best.yaml) instead of
+    # the settings above. False is the paper's protocol.
+    enabled: bool = False
+    # Trials per study, the default setting first; of the rest, the first `random_starts` are
+    # drawn at random, the others by TPE.
+    trials: int = 6
+    random_starts: int = 2
+    seed: int = 0
+    # Median pruning: a trial whose validation NDCG@10 after an epoch is below the median of the
+    # completed trials' after the same epoch stops there, but not before this epoch.
+    prune_after: int = 3
+    # Model (a variant or a baseline name) -> setting -> its range.
+    spaces: dict[str, dict[str, SearchRange]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Config:
     datasets: tuple[str, ...] = ("ml-100k",)
     variants: tuple[str, ...] = VARIANTS
@@ -310,6 +355,7 @@ class Config:
     baselines: tuple[str, ...] = ("GRU4Rec", "SASRec", "SASRec-CE", "BERT4Rec")
     recbole: RecBoleConfig = field(default_factory=RecBoleConfig)
     verdict: VerdictConfig = field(default_factory=VerdictConfig)
+    tune: TuneConfig = field(default_factory=TuneConfig)
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any] | None) -> Config:
@@ -380,6 +426,34 @@ class Config:
         _check_analysis(self.analysis)
         _check_ablation(self.ablation, self.model.steps)
         _check_verdict(self.verdict)
+        _check_tune(self)
+
+    def models(self) -> tuple[str, ...]:
+        """Every model of the comparison: our variants, then the baselines."""
+        return (*self.variants, *self.baselines)
+
+    def default_setting(self, model: str, key: str) -> float | None:
+        """The value params give the setting `key` of `model` (None: a baseline's RecBole default)."""
+        if model in self.variants:
+            section, name = key.split(".")
+            return getattr(getattr(self, section), name)
+        return getattr(self.recbole.models[model], key)
+
+    def with_setting(self, model: str, setting: dict[str, float]) -> Config:
+        """This config with `model`'s settings replaced by `setting` (keys as in tune.spaces),
+        validated again."""
+        if model in self.variants:
+            sections = {section: getattr(self, section) for section in _TUNABLE_SECTIONS}
+            for key, value in setting.items():
+                section, name = key.split(".")
+                sections[section] = dataclasses.replace(sections[section], **{name: _typed(sections[section], name, value)})
+            tuned = dataclasses.replace(self, **sections)
+        else:
+            run = self.recbole.models[model]
+            run = dataclasses.replace(run, **{key: _typed(run, key, value) for key, value in setting.items()})
+            tuned = dataclasses.replace(self, recbole=dataclasses.replace(self.recbole, models={**self.recbole.models, model: run}))
+        tuned.validate()
+        return tuned
 
 
 def _check_filters(data: DataConfig) -> None:
@@ -475,6 +549,68 @@ def _check_verdict(verdict: VerdictConfig) -> None:
     for key in ("cv_threshold", "smallest_effect"):
         if not getattr(verdict, key) > 0.0:
             raise ConfigError(f"params: verdict.{key} must be > 0, got {getattr(verdict, key)}")
+
+
+def _typed(holder: Any, name: str, value: float) -> Any:
+    """`value` as the field `name` of `holder` takes it (an int field gets an int)."""
+    hint = typing.get_type_hints(type(holder))[name]
+    return int(value) if int in (hint, *typing.get_args(hint)) else float(value)
+
+
+def _tunable(config: Config, model: str, key: str) -> bool:
+    if model in config.variants:
+        section, _, name = key.partition(".")
+        if section not in _TUNABLE_SECTIONS or key in _UNTUNABLE:
+            return False
+        holder = getattr(config, section)
+    else:
+        if key in _UNTUNABLE_RECBOLE:
+            return False
+        holder = config.recbole.models[model]
+        if key in RECBOLE_MODEL_SETTINGS_ALL and key not in RECBOLE_MODEL_SETTINGS[holder.model]:
+            return False
+        name = key
+    if not hasattr(holder, name):
+        return False
+    hint = typing.get_type_hints(type(holder))[name]
+    return bool({int, float} & {hint, *typing.get_args(hint)}) and hint is not bool
+
+
+def _check_tune(config: Config) -> None:
+    tune = config.tune
+    if tune.trials < 1:
+        raise ConfigError(f"params: tune.trials must be >= 1, got {tune.trials}")
+    if not 0 <= tune.random_starts < tune.trials:
+        raise ConfigError(f"params: tune.random_starts must be in [0, tune.trials), got {tune.random_starts}")
+    if tune.prune_after < 1:
+        raise ConfigError(f"params: tune.prune_after must be >= 1 (an epoch), got {tune.prune_after}")
+    missing = [model for model in config.models() if model not in tune.spaces]
+    if missing:
+        raise ConfigError(f"params: tune.spaces has no search space for {missing}; every model of the "
+                          "comparison gets one (the same budget for all)")
+    for model, space in tune.spaces.items():
+        if model not in config.models():
+            continue  # a space kept for a model left out of this run
+        if not space:
+            raise ConfigError(f"params: tune.spaces.{model} is empty; give it at least one setting to tune")
+        for key, search in space.items():
+            where = f"tune.spaces.{model}.{key}"
+            if not _tunable(config, model, key):
+                allowed = ("model.NAME or train.NAME (a number), not " + ", ".join(_UNTUNABLE)
+                           if model in config.variants else
+                           "one of RecBole's numeric settings of this model, not " + ", ".join(_UNTUNABLE_RECBOLE))
+                raise ConfigError(f"params: {where}: not a setting a study can tune; use {allowed}")
+            if search.choices:
+                if search.low is not None or search.high is not None:
+                    raise ConfigError(f"params: {where}: give either choices or low/high, not both")
+            elif search.low is None or search.high is None or not search.low < search.high:
+                raise ConfigError(f"params: {where}: give choices, or low < high")
+            elif search.log and search.low <= 0:
+                raise ConfigError(f"params: {where}: a log range needs low > 0, got {search.low}")
+            default = config.default_setting(model, key)
+            if default is not None and not search.contains(default):
+                raise ConfigError(f"params: {where}: the default {default} is outside the range; widen it, "
+                                  "since the default is each study's first trial")
 
 
 def _check_members(key: str, values: tuple[str, ...], allowed: tuple[str, ...]) -> None:

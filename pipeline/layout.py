@@ -15,6 +15,11 @@ FIGURES = REPORTS / "figures"
 METRICS = Path("metrics.json")
 # Resume checkpoints live outside DVC's outputs: DVC deletes a stage's outputs before rerunning it.
 RESUME = Path(".cache/resume")
+# Hyperparameter studies (stage `tune`): their outcome is committed with the code, so that a fresh
+# clone trains the tuned comparison without searching again; a study in progress lives in a
+# journal outside the outputs, as a training run's resume state does.
+STUDIES = Path("studies")
+STUDY_JOURNALS = Path(".cache/tune")
 
 
 def raw_dir(dataset: str) -> Path:
@@ -71,3 +76,12 @@ def tsne_figure_file(dataset: str, variant: str) -> Path:
 
 def resume_file(dataset: str, variant: str, seed: int) -> Path:
     return RESUME / f"{dataset}-{variant}-seed{seed}.pt"
+
+
+def study_dir(dataset: str, model: str) -> Path:
+    """One study's outcome: best.yaml (the chosen setting) and trials.tsv (every trial)."""
+    return STUDIES / dataset / model
+
+
+def study_journal(dataset: str, model: str) -> Path:
+    return STUDY_JOURNALS / f"{dataset}-{model}.journal"

@@ -245,10 +245,12 @@ def run_baseline(
     description: str,
     threads: int = 0,
     on_validation: OnValidation | None = None,
-) -> tuple[BaselineResult, str]:
+    rank_test: bool = True,
+) -> tuple[BaselineResult | None, str]:
     """One baseline from our split `ours` (read from `source`) to its test ranks: RecBole's files
     and checkpoints go to the folder `scratch`, which the caller deletes. Returns the result and
-    RecBole's log."""
+    RecBole's log; with `rank_test` False (a hyperparameter search) it only trains, `on_validation`
+    sees every validation, and the result is None."""
     write_split_inter(ours, scratch / "data")
     settings = recbole_settings(run, default_max_len, seed, scratch / "data", scratch / "checkpoints")
     log = scratch / "recbole.log"
@@ -256,15 +258,28 @@ def run_baseline(
         prepared = prepare(run, settings)
         bar.expect(prepared.config["epochs"])
         check_same_split(ours, recbole_split(prepared), source)
-        result = train_and_rank(prepared, run, ours["user_id"], on_validation)
+        if rank_test:
+            result = train_and_rank(prepared, run, ours["user_id"], on_validation)
+        else:
+            train_best(prepared, on_validation)
+            result = None
     return result, log.read_text(encoding="utf-8")
 
 
-def train_and_rank(
-    prepared: Prepared, run: RecBoleModelConfig, users: pd.Series, on_validation: OnValidation | None = None
-) -> BaselineResult:
-    """Train with early stopping on validation NDCG@10 (or until `on_validation` says stop),
-    reload the best epoch, rank every test user."""
+@dataclass(frozen=True)
+class Trained:
+    """A RecBole model holding its best validation epoch's weights, and how its training went."""
+
+    model: torch.nn.Module
+    trainer: Any
+    seconds: float
+    best_epoch: int  # 1-based
+    interrupted: bool
+
+
+def train_best(prepared: Prepared, on_validation: OnValidation | None = None) -> Trained:
+    """Train with early stopping on validation NDCG@10 (or until `on_validation` says stop) and
+    reload the best epoch."""
     from recbole.utils import get_model, get_trainer, init_seed
 
     config = prepared.config
@@ -293,14 +308,22 @@ def train_and_rank(
     best = load_checkpoint(Path(trainer.saved_model_file))
     model.load_state_dict(best["state_dict"])
     model.load_other_parameter(best.get("other_parameter"))
-    ranks = test_ranks(model, prepared)
+    # The checkpoint RecBole keeps is the best validation's, and records its 0-based epoch.
+    return Trained(model, trainer, seconds, best["epoch"] + 1, interrupted)
+
+
+def train_and_rank(
+    prepared: Prepared, run: RecBoleModelConfig, users: pd.Series, on_validation: OnValidation | None = None
+) -> BaselineResult:
+    """Train (`train_best`), then rank every test user with the best epoch."""
+    trained = train_best(prepared, on_validation)
+    ranks = test_ranks(trained.model, prepared)
     if set(ranks["user_id"]) != set(users):
         raise DataError("RecBole ranked other test users than the split holds; rerun the split stage")
     ordered = ranks.set_index("user_id").loc[users.to_numpy(dtype=str)].reset_index()
-    last_epoch, stopped_early = training_extent(trainer)
-    # The checkpoint RecBole keeps is the best validation's, and records its 0-based epoch.
-    return BaselineResult(ordered, resolved_settings(config, run), seconds, best["epoch"] + 1, last_epoch, stopped_early,
-                          interrupted)
+    last_epoch, stopped_early = training_extent(trained.trainer)
+    return BaselineResult(ordered, resolved_settings(prepared.config, run), trained.seconds, trained.best_epoch,
+                          last_epoch, stopped_early, trained.interrupted)
 
 
 def training_extent(trainer: Any) -> tuple[int, bool]:

@@ -3,6 +3,7 @@ benchmarks/op_count.py and benchmarks/sensitivity.py on a small synthetic split.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -132,3 +133,30 @@ def test_cpu_parity_prints_the_same_hashes_twice_and_our_dropout_mask(tmp_path):
     mask = hashlib.md5(dropout(torch.ones(4096), 0.1).numpy().tobytes()).hexdigest()[:12]
     assert re.search(rf"^dropout {mask}  bernoulli [0-9a-f]{{12}}$", first, re.M)
     assert re.search(r"^v1: training [0-9a-f]{12}  ranks [0-9a-f]{12}$", first, re.M)
+
+
+def test_tuned_comparison_sets_each_claim_beside_its_untuned_status_and_marks_a_move(tmp_path):
+    def project(name: str, statuses: dict[str, str]) -> Path:
+        folder = tmp_path / name
+        (folder / "reports").mkdir(parents=True)
+        rows = {key: {"status": status, "effect": 1.5, "ci_low": 0.5, "ci_high": 2.5} for key, status in statuses.items()}
+        (folder / "metrics.json").write_text(json.dumps({"verdict": rows}))
+        for page in ("tuning.md", "table3_performance.md", "table5_comparison.md"):
+            (folder / "reports" / page).write_text(f"# {page}\n\n*This run: {name}.*\n\n## Section of {page}\n\nbody\n")
+        return folder
+
+    untuned = project("untuned", {"C1/ml-100k/v1": "inconclusive", "C10/ml-100k/v2": "supported"})
+    tuned = project("tuned", {"C1/ml-100k/v1": "contradicted", "C10/ml-100k/v2": "supported"})
+    out = tmp_path / "page.md"
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "tuned_comparison.py"), "--untuned", str(untuned),
+                    "--tuned", str(tuned), "--out", str(out), "--command", "dvc exp run", "--machine", "a CPU"],
+                   capture_output=True, text=True, cwd=ROOT, check=True)
+    page = out.read_text()
+    rows = [line for line in page.splitlines() if line.startswith("| `C")]
+    # Claims in their numeric order (C10 after C1), the moved status marked, each run's status shown.
+    assert rows[0].startswith("| `C1/ml-100k/v1` |") and rows[0].endswith("| **contradicted** | moved |")
+    assert "**inconclusive**" in rows[0]
+    assert rows[1].startswith("| `C10/ml-100k/v2` |") and rows[1].endswith("| **supported** |  |")
+    # The tuned run's reports under the page's headings, one level down, without their own titles.
+    assert "### Section of table5_comparison.md" in page and "# table3_performance.md" not in page
+    assert "The tuned run: This run: tuned." in page

@@ -36,18 +36,23 @@ PARAMS = (
     "datasets", "seeds", "model.hidden", "model.dropout", "model.emb_dropout", "model.lambda_delta", "model.steps",
     "model.schedule", "model.max_len", "model.blocks", "train.batch_size", "train.lr", "train.weight_decay",
     "train.lr_decay_epoch", "train.epochs", "train.patience", "data.min_user_inter", "data.min_item_inter",
-    "data.filters",
+    "data.filters", "tune.enabled",
 )
 
 
+def tuning(config: Config) -> str:
+    """"every model tuned, ...; " when tune.enabled, else nothing (the paper's protocol)."""
+    return "every model at its tuned setting (reports/tuning.md); " if config.tune.enabled else ""
+
+
 def provenance(config: Config) -> str:
-    """One italic Markdown line: datasets, model size, training budget, seeds, scale and version."""
+    """One italic Markdown line: datasets, model size, training budget, seeds, tuning, scale and version."""
     model, train = config.model, config.train
     datasets = ", ".join(DATASET_NAMES.get(d, d) for d in config.datasets)
     return (
         f"*This run: {datasets}; hidden {model.hidden}, {model.blocks} blocks, max_len {model.max_len}, "
         f"{model.steps} diffusion steps; at most {train.epochs} epochs, patience {train.patience}; seeds "
-        f"{', '.join(map(str, config.seeds))}; {scale(config)}; {PACKAGE} {package_version()}. "
+        f"{', '.join(map(str, config.seeds))}; {tuning(config)}{scale(config)}; {PACKAGE} {package_version()}. "
         "Overview: reports/summary.md.*\n"
     )
 

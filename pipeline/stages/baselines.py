@@ -17,6 +17,7 @@ from pipeline.app import app
 from pipeline.arguments import DatasetKey
 from pipeline.files.atomic_write import atomic_dir, write_json, write_text, write_with
 from pipeline.files.data_tables import read_split
+from pipeline.files.studies import training_config
 from pipeline.params import DEFAULT_PARAMS, load_config
 from pipeline.recbole_runner import Validation, run_baseline, validation_history
 
@@ -31,6 +32,9 @@ def baselines(
     = DEFAULT_PARAMS,
 ) -> None:
     """Train baseline NAME with RecBole on DATASET's split and rank every user's test item.
+
+    With tune.enabled it trains with NAME's tuned setting from studies/DATASET/NAME/best.yaml
+    (stage `tune`) in place of recbole.models.NAME's own for the keys its study searched.
 
     RecBole gets our split as an interaction file and must rebuild exactly the same users, training
     sequences, validation and test items (checked before training). It trains with early stopping
@@ -48,7 +52,7 @@ def baselines(
             f"{params}: no baseline {name!r} in recbole.models (it has {list(config.recbole.models)}); "
             "add it or pick one of these"
         )
-    run = config.recbole.models[name]
+    run = training_config(config, dataset, name).recbole.models[name]
     split_path = split or layout.split_file(dataset)
     ours = read_split(split_path)
     check_cutoffs(config.eval.ks, dataset_statistics(ours).items, dataset)

@@ -21,6 +21,7 @@ from pipeline.arguments import DatasetKey, VariantKey
 from pipeline.files.atomic_write import atomic_dir, write_json, write_text
 from pipeline.files.checkpoint import count_parameters, fingerprint, load_resume, save_model, save_resume
 from pipeline.files.data_tables import read_split
+from pipeline.files.studies import training_config
 from pipeline.params import load_config
 
 
@@ -45,13 +46,16 @@ def train(
 ) -> None:
     """Train one run and write model.pt (best epoch), history.tsv and train.json into OUT.
 
+    With tune.enabled the run takes VARIANT's tuned setting from studies/DATASET/VARIANT/best.yaml
+    (stage `tune`) in place of params' own for the keys its study searched.
+
     After every epoch the full training state (weights, optimizer, scheduler, RNG states) is
     saved atomically to RESUME_FILE; an interrupted run started again with the same params
     continues from its last completed epoch and ends with the same numbers.
     """
     find_dataset(dataset)
     find_variant(variant)
-    config = load_config()
+    config = training_config(load_config(), dataset, variant)
     split_path = split or layout.split_file(dataset)
     out = out or layout.train_dir(dataset, variant, seed)
     resume_path = resume_file or layout.resume_file(dataset, variant, seed)
