@@ -46,7 +46,7 @@ def render_tuning(datasets: Sequence[str], models: Sequence[str], outcomes: Mapp
     ]
     for dataset in datasets:
         studies = {model: outcomes.get((dataset, model)) for model in models}
-        parts += ["", f"## {DATASET_NAMES.get(dataset, dataset)}", "", _budget_table(dataset, studies), "",
+        parts += ["", f"## {DATASET_NAMES.get(dataset, dataset)}", "", _budget_table(dataset, studies).rstrip("\n"), "",
                   _settings_table(studies)]
     return "\n".join(parts) + "\n"
 
