@@ -35,12 +35,23 @@ def _body(page: str) -> str:
     return "\n".join("#" + line if line.startswith("#") else line for line in lines)
 
 
-def _cell(row: dict[str, Any] | None) -> list[str]:
+def _cell(key: str, row: dict[str, Any] | None) -> list[str]:
     if row is None:
         return [DASH, DASH, DASH]
-    interval = DASH if row["ci_low"] is None else f"[{row['ci_low']:+.3f}, {row['ci_high']:+.3f}]"
-    effect = DASH if row["effect"] is None else f"{row['effect']:+.3f}"
+    # C3's effect is a ratio of times; every other one a difference in points.
+    shown = "{:.3f}×" if key.startswith("C3/") else "{:+.3f}"
+    interval = DASH if row["ci_low"] is None else f"[{shown.format(row['ci_low'])}, {shown.format(row['ci_high'])}]"
+    effect = DASH if row["effect"] is None else shown.format(row["effect"])
     return [effect, interval, f"**{row['status']}**"]
+
+
+def moves(untuned: dict[str, dict[str, Any]], tuned: dict[str, dict[str, Any]]) -> str:
+    """One sentence: how many rows changed status, and which."""
+    moved = [f"`{key}` ({untuned[key]['status']} → {tuned[key]['status']})"
+             for key in sorted(set(untuned) & set(tuned), key=_claim_order)
+             if untuned[key]["status"] != tuned[key]["status"]]
+    listed = ": " + "; ".join(moved) if moved else ""
+    return f"Statuses that moved with tuning: {len(moved)} of {len(set(untuned) & set(tuned))} rows{listed}."
 
 
 def claims_table(untuned: dict[str, dict[str, Any]], tuned: dict[str, dict[str, Any]]) -> str:
@@ -49,7 +60,7 @@ def claims_table(untuned: dict[str, dict[str, Any]], tuned: dict[str, dict[str, 
     for key in sorted(set(untuned) | set(tuned), key=_claim_order):
         before, after = untuned.get(key), tuned.get(key)
         moved = "" if before and after and before["status"] == after["status"] else "moved"
-        rows.append([f"`{key}`", *_cell(before), *_cell(after), moved])
+        rows.append([f"`{key}`", *_cell(key, before), *_cell(key, after), moved])
     header = ["Row", "Untuned effect", "Untuned interval", "Untuned status", "Tuned effect", "Tuned interval",
               "Tuned status", ""]
     return markdown_table(header, "lrrlrrll", rows)
@@ -76,12 +87,14 @@ def main(
         "",
         f"Made by `{command}` on {machine}, 2 cores, beside the committed untuned default; written by "
         "`benchmarks/tuned_comparison.py` from the two runs' own reports and metrics, nothing recomputed. "
-        f"The tuned run: {provenance.strip('*')}",
+        f"The tuned run's own provenance line: {provenance}",
         "",
         "Effects are in the verdict's units (points of NDCG@10 for the accuracy claims, a time ratio for C3); "
         "each interval is at its claim's family level; `reports/verdict.md` gives the rules.",
         "",
         "## Each claim, untuned and tuned",
+        "",
+        moves(_verdict(untuned), _verdict(tuned)),
         "",
         claims_table(_verdict(untuned), _verdict(tuned)),
         "## The studies (reports/tuning.md of the tuned run)",

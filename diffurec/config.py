@@ -432,7 +432,7 @@ class Config:
         """Every model of the comparison: our variants, then the baselines."""
         return (*self.variants, *self.baselines)
 
-    def default_setting(self, model: str, key: str) -> float | None:
+    def setting_in_params(self, model: str, key: str) -> float | None:
         """The value params give the setting `key` of `model` (None: a baseline's RecBole default)."""
         if model in self.variants:
             section, name = key.split(".")
@@ -585,7 +585,8 @@ def _check_tune(config: Config) -> None:
     if tune.prune_after < 1:
         raise ConfigError(f"params: tune.prune_after must be >= 1 (an epoch), got {tune.prune_after}")
     missing = [model for model in config.models() if model not in tune.spaces]
-    if missing:
+    # A config without tuning (a checkpoint's, a test's) needs no spaces; tuned, every model needs one.
+    if missing and tune.enabled:
         raise ConfigError(f"params: tune.spaces has no search space for {missing}; every model of the "
                           "comparison gets one (the same budget for all)")
     for model, space in tune.spaces.items():
@@ -607,7 +608,7 @@ def _check_tune(config: Config) -> None:
                 raise ConfigError(f"params: {where}: give choices, or low < high")
             elif search.log and search.low <= 0:
                 raise ConfigError(f"params: {where}: a log range needs low > 0, got {search.low}")
-            default = config.default_setting(model, key)
+            default = config.setting_in_params(model, key)
             if default is not None and not search.contains(default):
                 raise ConfigError(f"params: {where}: the default {default} is outside the range; widen it, "
                                   "since the default is each study's first trial")

@@ -159,4 +159,5 @@ def test_tuned_comparison_sets_each_claim_beside_its_untuned_status_and_marks_a_
     assert rows[1].startswith("| `C10/ml-100k/v2` |") and rows[1].endswith("| **supported** |  |")
     # The tuned run's reports under the page's headings, one level down, without their own titles.
     assert "### Section of table5_comparison.md" in page and "# table3_performance.md" not in page
-    assert "The tuned run: This run: tuned." in page
+    assert "The tuned run's own provenance line: *This run: tuned.*" in page
+    assert "moved with tuning: 1 of 2 rows: `C1/ml-100k/v1` (inconclusive → contradicted)." in page

@@ -248,6 +248,8 @@ def test_training_takes_the_tuned_setting_only_when_tuning_is_enabled(control_st
     ("change", "message"),
     [
         ({"spaces": {"control": {"train.lr": {"choices": [0.005]}}}}, "no search space for \\['GRU4Rec'\\]"),
+        ({"enabled": False, "spaces": {"control": {"train.epochs": {"choices": [3, 30]}}}},
+         "not a setting a study can tune"),
         ({"spaces": {**PARAMS["tune"]["spaces"], "control": {"train.lr": {"low": 0.01, "high": 0.1}}}},
          "the default 0.005 is outside the range"),
         ({"spaces": {**PARAMS["tune"]["spaces"], "control": {"train.epochs": {"choices": [3, 30]}}}},
@@ -260,6 +262,11 @@ def test_training_takes_the_tuned_setting_only_when_tuning_is_enabled(control_st
 def test_a_search_space_that_breaks_the_protocol_is_refused(change: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         Config.from_dict({**PARAMS, "tune": {**PARAMS["tune"], **change}})
+
+
+def test_a_config_without_tuning_needs_no_search_space() -> None:
+    # What a checkpoint rebuilds its network from: the model's settings alone.
+    assert Config.from_dict({"model": {"hidden": 16, "heads": 2}}).tune.spaces == {}
 
 
 def test_the_committed_params_give_every_model_a_space_and_the_same_budget() -> None:

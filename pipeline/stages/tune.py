@@ -33,7 +33,7 @@ def default_setting(config: Config, model: str) -> dict[str, float]:
     RecBole's default. Refuses a default outside its range (it is the study's first trial)."""
     setting = {}
     for key, search in config.tune.spaces[model].items():
-        value = config.default_setting(model, key)
+        value = config.setting_in_params(model, key)
         if value is None:
             value = recbole_default(config.recbole.models[model].model, key)
             if not search.contains(value):
@@ -161,6 +161,9 @@ def tune(
     find_dataset(dataset)
     if model not in config.models():
         raise ConfigError(f"no model {model!r} in this run; choose one of {list(config.models())}")
+    if model not in config.tune.spaces:
+        raise ConfigError(f"params: tune.spaces has no search space for {model!r}; give it one "
+                          "(params.yaml says where each model's ranges come from)")
     split_path = split or layout.split_file(dataset)
     out = out or layout.study_dir(dataset, model)
     name = study_name(config, dataset, model, split_path)
