@@ -110,6 +110,18 @@ def test_a_killed_study_resumes_with_its_finished_trials_and_draws_what_an_unbro
     pd.testing.assert_frame_equal(resumed.drop(columns="seconds"), unbroken.drop(columns="seconds"))
 
 
+def test_a_trial_left_running_by_a_killed_process_is_closed_and_not_counted(tmp_path: Path) -> None:
+    # SIGKILL leaves the journal with a trial that never finished: Optuna still calls it running.
+    budget = Budget(trials=4, random_starts=1, seed=0, prune_after=2)
+    unbroken = trial_table(run_study(journal(tmp_path / "unbroken"), "s", SPACE, DEFAULT, scored, budget))
+    storage = journal(tmp_path / "killed")
+    optuna.create_study(storage=storage, study_name="s", direction="maximize").ask()
+    resumed = run_study(storage, "s", SPACE, DEFAULT, scored, budget)
+    states = [t.state for t in resumed.get_trials()]
+    assert states[0] == optuna.trial.TrialState.FAIL and states.count(optuna.trial.TrialState.RUNNING) == 0
+    pd.testing.assert_frame_equal(trial_table(resumed).drop(columns="seconds"), unbroken.drop(columns="seconds"))
+
+
 def test_a_diverged_trial_fails_and_spends_its_budget(tmp_path: Path) -> None:
     def diverges_above_half(setting, report):
         if setting["x"] > 0.5:
