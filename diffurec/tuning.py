@@ -103,16 +103,15 @@ def run_study(
     pruner = optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=budget.prune_after)
     with tqdm(total=budget.trials, desc=f"study {name}", unit="trial", disable=not progress) as bar:
         while True:
-            study = optuna.load_study(study_name=name, storage=storage)
+            study = optuna.load_study(study_name=name, storage=storage, pruner=pruner)
             _close_interrupted(study)
             finished = len(_spent(study))
             bar.update(finished - bar.n)
             if finished >= budget.trials:
                 return study
             # A new sampler per trial, seeded by how many trials came before: see the module's doc.
-            sampler = optuna.samplers.TPESampler(n_startup_trials=1 + budget.random_starts,
-                                                 seed=_seed_for(budget.seed, finished))
-            study = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
+            study.sampler = optuna.samplers.TPESampler(n_startup_trials=1 + budget.random_starts,
+                                                       seed=_seed_for(budget.seed, finished))
             waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
             if finished == 0 and not waiting:
                 study.enqueue_trial(default)  # Trial 0: the default setting.

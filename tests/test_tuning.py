@@ -4,7 +4,6 @@ for every model, a killed study resumed, the tuned setting used by training."""
 
 from __future__ import annotations
 
-import math
 import os
 import subprocess
 import sys
@@ -286,7 +285,7 @@ def test_the_committed_params_give_every_model_a_space_and_the_same_budget() -> 
     config = Config.from_dict(yaml.safe_load((root / "params.yaml").read_text()))
     assert set(config.models()) <= set(config.tune.spaces)
     assert not config.tune.enabled  # the default stays the paper's protocol
-    assert math.isfinite(config.tune.trials) and config.tune.trials > config.tune.random_starts
+    assert config.tune.trials > config.tune.random_starts
 
 
 def test_the_tuning_report_shows_each_study_and_names_the_command_for_a_missing_one(control_study) -> None:
