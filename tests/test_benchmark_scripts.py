@@ -115,7 +115,7 @@ def test_compare_refuses_an_arm_without_settings(tmp_path):
     assert done.returncode != 0 and "expected NAME:KEY=VALUE" in done.stderr
 
 
-def test_cpu_parity_prints_the_same_hashes_twice_and_our_dropout_mask(tmp_path):
+def test_cpu_parity_prints_the_same_hashes_twice_for_a_variant_and_a_baseline(tmp_path):
     import hashlib
 
     import torch
@@ -124,7 +124,7 @@ def test_cpu_parity_prints_the_same_hashes_twice_and_our_dropout_mask(tmp_path):
 
     cycle_split(40, 12, seed=1).to_parquet(tmp_path / "split.parquet", index=False)
     command = [sys.executable, str(ROOT / "benchmarks" / "cpu_parity.py"), str(tmp_path / "split.parquet"),
-               "--variant", "v1", *TINY]
+               "--variant", "v1", "--baseline", "SASRec-CE", *TINY]
     pinned = {**os.environ, "DIFFUREC_CPU_PINS": "on"}  # the tests run unpinned (conftest.py)
     first, second = (subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=True, env=pinned).stdout
                      for _ in range(2))
@@ -133,6 +133,7 @@ def test_cpu_parity_prints_the_same_hashes_twice_and_our_dropout_mask(tmp_path):
     mask = hashlib.md5(dropout(torch.ones(4096), 0.1).numpy().tobytes()).hexdigest()[:12]
     assert re.search(rf"^dropout {mask}  bernoulli [0-9a-f]{{12}}$", first, re.M)
     assert re.search(r"^v1: training [0-9a-f]{12}  ranks [0-9a-f]{12}$", first, re.M)
+    assert re.search(r"^SASRec-CE: training [0-9a-f]{12}  ranks [0-9a-f]{12}$", first, re.M)
 
 
 def test_tuned_comparison_sets_each_claim_beside_its_untuned_status_and_marks_a_move(tmp_path):
