@@ -1,0 +1,62 @@
+"""The same bytes on the other maker's processor (issue 30), checked on one machine.
+
+QEMU's user-mode emulator runs this machine's Python on an emulated processor of the other maker
+(an AMD EPYC on an Intel host, an Intel Haswell on an AMD one). Its CPUID is what MKL asks before
+choosing a code path, so MKL computes there as on that maker's processor, and TCG's floating
+point is IEEE arithmetic, so nothing else moves: docs/benchmarks.md ("An emulated processor of the
+other maker") shows that an emulated EPYC reproduces a real AMD machine's hashes, and that before
+issue 30's change it computed eq. 20's `** 0.5` otherwise than the Intel host. The emulator runs
+some 400 to 1,000 times slower than the host, so the probe is short: two training steps of DiffuRec
+and of V1 on 200 users of ml-100k, and the ranks of 32 of them. It fails when eq. 20's square roots
+are taken per step again (`alpha_bar_t ** 0.5` in float32), as before issue 30. RecBole's models
+are left to tests/test_vector_math.py: a few of their steps take minutes under the emulator.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from data_stage_support import ML100K_INTER
+from diffurec.preprocess import preprocess
+from diffurec.split import leave_one_out
+from pipeline.files.recbole_inter import read_inter
+
+ROOT = Path(__file__).resolve().parents[1]
+QEMU = shutil.which("qemu-x86_64")
+# An emulated model of each maker that TCG can run (AVX2 and FMA, no AVX-512).
+OTHER_MAKER = {"GenuineIntel": "EPYC-Rome", "AuthenticAMD": "Haswell"}
+
+
+def host_maker() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("vendor_id"):
+            return line.split(":", 1)[1].strip()
+    raise RuntimeError("/proc/cpuinfo names no vendor_id")
+
+
+def probe(split: Path, emulated: str | None) -> list[str]:
+    """The hash lines of benchmarks/cpu_parity.py, pinned as a stage is, natively or emulated."""
+    command = [sys.executable, str(ROOT / "benchmarks" / "cpu_parity.py"), str(split), "--steps", "2",
+               "--users", "32", "--variant", "baseline", "--variant", "v1", "--baseline", "none"]
+    if emulated:
+        command = [QEMU, "-cpu", emulated, *command]
+    pinned = {**os.environ, "DIFFUREC_CPU_PINS": "on"}  # the tests run unpinned (conftest.py)
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=pinned, check=True)
+    return [line for line in done.stdout.splitlines() if "training" in line or line.startswith("dropout")]
+
+
+@pytest.mark.skipif(QEMU is None, reason="needs QEMU's user-mode emulator: apt-get install qemu-user "
+                                         "(.ci/run installs it, so CI runs this test)")
+def test_an_emulated_processor_of_the_other_maker_computes_the_same_bytes(tmp_path):
+    split = tmp_path / "ml-100k.parquet"
+    # 200 users are enough: every training step is a batch of 256 windows either way.
+    leave_one_out(preprocess(read_inter(ML100K_INTER), 5, 5)).iloc[:200].to_parquet(split, index=False)
+    native = probe(split, None)
+    assert [line.split(":")[0] for line in native[1:]] == ["baseline", "v1"]
+    assert probe(split, OTHER_MAKER[host_maker()]) == native
