@@ -2,12 +2,12 @@
 
 QEMU's user-mode emulator runs this machine's Python on an emulated processor of the other maker
 (an AMD EPYC on an Intel host, an Intel Haswell on an AMD one). Its CPUID is what MKL asks before
-choosing a code path, so MKL computes there as on that maker's processor, and TCG's floating
-point is IEEE arithmetic, so nothing else moves: docs/benchmarks.md ("An emulated processor of the
-other maker") shows that an emulated EPYC reproduces a real AMD machine's hashes, and that before
-issue 30's change it computed eq. 20's `** 0.5` otherwise than the Intel host. The emulator runs
-some 400 to 1,000 times slower than the host, so the probe is short: two training steps of DiffuRec
-and of V1 on 200 users of ml-100k, and the ranks of 32 of them. It fails when eq. 20's square roots
+choosing a code path, so MKL takes that maker's paths there; TCG's floating point is IEEE
+arithmetic. docs/benchmarks.md ("An emulated processor of the other maker") shows that an emulated
+EPYC gives a real AMD machine's fingerprint, and that before issue 30's change it computed eq. 20's
+`** 0.5` otherwise than the Intel host. The emulator runs some 400 to 1,000 times slower than the
+host, so the probe is short: two training steps of DiffuRec and of V1 on 200 users of ml-100k, and
+the ranks of 32 of them. It fails when eq. 20's square roots
 are taken per step again (`alpha_bar_t ** 0.5` in float32), as before issue 30. RecBole's models
 are left to tests/test_vector_math.py: a few of their steps take minutes under the emulator.
 """
