@@ -20,7 +20,9 @@ On one machine, another maker's processor can be emulated: `qemu-x86_64 -cpu EPY
 .venv/bin/python benchmarks/cpu_parity.py SPLIT --steps 2 --users 32` (Debian's `qemu-user`)
 runs the same code on an emulated AMD EPYC, whose CPUID makes MKL take its AMD path, at about a
 thousandth of the speed: `--steps` and `--users` shorten the probe for it. docs/benchmarks.md
-("An emulated AMD processor") says how its output was checked against a real AMD machine's.
+("An emulated processor of the other maker") says how its output was checked against a real AMD
+machine's, and benchmarks/emulated_instructions.py (with `--maps`) when the emulator's bits are the
+hardware's.
 
 It imports `pipeline` first, as every stage does, so the pins are in force (DIFFUREC_CPU_PINS=off
 to compare unpinned). docs/benchmarks.md ("The CPU pins") lists what each machine printed.
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -133,6 +136,9 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=0,
                         help="rank only the first N validation users (default 0: all); with --steps, a short "
                              "probe for an emulated processor")
+    parser.add_argument("--maps", type=Path,
+                        help="at the end, copy this process's memory map here: with an emulator's log of "
+                             "the instructions it ran, benchmarks/emulated_instructions.py names their libraries")
     args = parser.parse_args()
     for name, value in describe().items():
         print(f"{name}: {value}")
@@ -145,6 +151,8 @@ def main() -> None:
         if name != "none":
             weights, ranks = recbole_train_and_rank(args.split, args.params, args.overrides, name, args.steps)
             print(f"{name}: training {weights}  ranks {ranks}")
+    if args.maps:
+        shutil.copyfile("/proc/self/maps", args.maps)
 
 
 if __name__ == "__main__":
