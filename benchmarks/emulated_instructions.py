@@ -65,14 +65,10 @@ def read_maps(path: Path) -> list[Mapping]:
     return sorted(mappings)
 
 
-def _containing(mappings: list[Mapping], address: int) -> Mapping | None:
-    index = bisect.bisect_right([mapping.start for mapping in mappings], address) - 1
-    return mappings[index] if index >= 0 and address < mappings[index].end else None
-
-
 def _functions(library: str, file_offsets: list[int]) -> list[str]:
-    """The symbol each file offset of `library` falls in, "" where binutils is absent or none does."""
-    if not (shutil.which("nm") and shutil.which("readelf") and Path(library).is_file()):
+    """The symbol each file offset of `library` falls in; "" where binutils is absent, `library` is
+    no file (anonymous memory, the heap) or no symbol holds the offset."""
+    if not (library and shutil.which("nm") and shutil.which("readelf") and Path(library).is_file()):
         return [""] * len(file_offsets)
     # A loadable segment maps file offset o to virtual address o + (p_vaddr - p_offset).
     segments = []
@@ -105,17 +101,16 @@ def approximate_instructions(log: Path, maps: Path) -> list[Found]:
             if match and APPROXIMATE.fullmatch(match.group(2)):
                 addresses[int(match.group(1), 16)] = match.group(2)
     mappings = read_maps(maps)
-    # library -> [(address, its offset in the library's file)]; "" for anonymous memory.
+    starts = [mapping.start for mapping in mappings]
+    # library -> [(address, its offset in the library's file)]; "" for memory mapped from no file.
     places: dict[str, list[tuple[int, int]]] = {}
     for address in sorted(addresses):
-        mapping = _containing(mappings, address)
-        if mapping is None or not mapping.path:
-            places.setdefault("", []).append((address, 0))
-        else:
-            places.setdefault(mapping.path, []).append((address, address - mapping.start + mapping.offset))
+        index = bisect.bisect_right(starts, address) - 1
+        mapping = mappings[index] if index >= 0 and address < mappings[index].end else Mapping(address, address, 0, "")
+        places.setdefault(mapping.path, []).append((address, address - mapping.start + mapping.offset))
     found = []
     for library, here in places.items():
-        names = _functions(library, [offset for _, offset in here]) if library else [""] * len(here)
+        names = _functions(library, [offset for _, offset in here])
         found += [Found(addresses[address], address, library, name) for (address, _), name in zip(here, names)]
     return sorted(found, key=lambda one: one.address)
 
